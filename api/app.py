@@ -1,0 +1,60 @@
+"""The FastAPI app factory.
+
+``create_app(settings)`` builds everything; the lifespan opens the one pool
+and the procrastinate app on it. Nothing connects at import time, and two apps
+with different settings can live in one process (the tests do it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api import errors
+from api.body_limit import BodyLimitMiddleware
+from api.deps import Services
+from api.routes import health, jobs, tasks
+from db.pool import create_pool
+from jobs.engine import build_app
+from jobs.registry import TaskRegistry, registry
+from jobs.settings import Settings
+
+
+def create_app(settings: Settings, *, tasks_registry: TaskRegistry = registry) -> FastAPI:
+    database_url = settings.require_database_url()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = create_pool(
+            database_url,
+            min_size=settings.pool_min_size,
+            max_size=settings.pool_max_size,
+            timeout=settings.pool_timeout,
+        )
+        # wait=False: the API starts (and answers 503) even while Postgres is down.
+        await pool.open(wait=False)
+        procrastinate_app = build_app(settings, tasks=tasks_registry)
+        await procrastinate_app.open_async(pool)
+        app.state.services = Services(
+            settings=settings, pool=pool, procrastinate=procrastinate_app, tasks=tasks_registry
+        )
+        try:
+            yield
+        finally:
+            await procrastinate_app.close_async()
+            await pool.close()
+
+    app = FastAPI(
+        title="pgjobs",
+        version="0.1.0",
+        summary="A durable job queue in Postgres: create, watch, cancel and retry jobs over HTTP.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    errors.install(app)
+    app.include_router(jobs.router)
+    app.include_router(tasks.router)
+    app.include_router(health.router)
+    return app

@@ -1,0 +1,292 @@
+-- File format (the same as procrastinate's own queries.sql):
+--   -- query_name --
+--   -- one line on what it does
+--   a %(name)s-parameterised statement
+-- Names are noun then verb. Only this file holds pgjobs' SQL text.
+
+-- job_defer_many --
+-- Create N jobs and their pgjobs records in one statement (one round trip, one transaction).
+-- Calls procrastinate's own procrastinate_defer_jobs_v1, exactly what
+-- task.configure(connection=conn).defer_async() runs, so its triggers (NOTIFY
+-- to wake workers, the 'deferred' event) fire as usual; fusing it with the
+-- pgjobs insert is what keeps the create path to a single round trip.
+-- Parallel arrays keep the statement one shape whatever N is, so it is planned once.
+-- procrastinate_defer_jobs_v1 returns ids in the order of its input array, and
+-- WITH ORDINALITY on both sides pairs each id with its request row.
+WITH requested AS (
+    SELECT *
+      FROM unnest(
+            %(queue_names)s::text[], %(task_names)s::text[], %(priorities)s::integer[],
+            %(locks)s::text[], %(queueing_locks)s::text[], %(args)s::jsonb[],
+            %(scheduled_ats)s::timestamptz[], %(idempotency_keys)s::text[],
+            %(request_fingerprints)s::text[]
+           ) WITH ORDINALITY
+           AS r(queue_name, task_name, priority, lock, queueing_lock, args, scheduled_at,
+                idempotency_key, request_fingerprint, position)
+), deferred AS (
+    SELECT d.job_id, d.position
+      FROM unnest(procrastinate_defer_jobs_v1(
+            (SELECT array_agg(
+                        ROW(queue_name, task_name, priority, lock, queueing_lock, args, scheduled_at)
+                            ::procrastinate_job_to_defer_v1
+                        ORDER BY position)
+               FROM requested)
+           )) WITH ORDINALITY AS d(job_id, position)
+), recorded AS (
+    INSERT INTO pgjobs_jobs (job_id, created_by, idempotency_key, request_fingerprint, batch_id)
+    SELECT deferred.job_id, %(created_by)s, requested.idempotency_key,
+           requested.request_fingerprint, %(batch_id)s
+      FROM deferred
+      JOIN requested USING (position)
+    RETURNING job_id, created_at
+)
+SELECT job_id AS id, created_at FROM recorded ORDER BY job_id;
+
+-- job_get --
+-- One job: procrastinate's row, pgjobs' record and the times read off its events.
+SELECT job.id, job.queue_name AS queue, job.task_name AS task, job.priority, job.lock,
+       job.queueing_lock, job.args, job.status::text AS status, job.scheduled_at,
+       job.attempts, job.abort_requested, job.worker_id,
+       COALESCE(record.created_at, times.deferred_at) AS created_at,
+       times.started_at, times.finished_at,
+       record.created_by, record.idempotency_key, record.request_fingerprint, record.batch_id,
+       record.result, record.error_type, record.error_message, record.error_traceback,
+       record.progress_percent, record.progress_message, record.progress_updated_at,
+       record.cancel_requested_by, record.cancel_requested_at
+  FROM procrastinate_jobs job
+  LEFT JOIN pgjobs_jobs record ON record.job_id = job.id
+  CROSS JOIN LATERAL (
+      SELECT min(event.at) FILTER (WHERE event.type = 'deferred') AS deferred_at,
+             max(event.at) FILTER (WHERE event.type = 'started') AS started_at,
+             max(event.at) FILTER (
+                 WHERE event.type IN ('succeeded', 'failed', 'cancelled', 'aborted')
+             ) AS finished_at
+        FROM procrastinate_events event
+       WHERE event.job_id = job.id
+  ) times
+ WHERE job.id = %(job_id)s;
+
+-- job_list --
+-- A page of jobs, newest first, keyset-paginated on the job id (never OFFSET).
+-- Each filter is "NULL means any", so one plan shape serves every combination.
+SELECT job.id, job.queue_name AS queue, job.task_name AS task, job.priority,
+       job.status::text AS status, job.scheduled_at, job.attempts, job.abort_requested,
+       COALESCE(record.created_at, deferred.at) AS created_at,
+       record.created_by, record.batch_id, record.progress_percent,
+       record.error_type, record.error_message
+  FROM procrastinate_jobs job
+  LEFT JOIN pgjobs_jobs record ON record.job_id = job.id
+  LEFT JOIN LATERAL (
+      SELECT event.at FROM procrastinate_events event
+       WHERE event.job_id = job.id AND event.type = 'deferred'
+       ORDER BY event.id LIMIT 1
+  ) deferred ON true
+ WHERE (%(before_id)s::bigint IS NULL OR job.id < %(before_id)s)
+   AND (%(statuses)s::procrastinate_job_status[] IS NULL OR job.status = ANY(%(statuses)s))
+   AND (%(task)s::text IS NULL OR job.task_name = %(task)s)
+   AND (%(queue)s::text IS NULL OR job.queue_name = %(queue)s)
+   AND (%(created_after)s::timestamptz IS NULL
+        OR COALESCE(record.created_at, deferred.at) >= %(created_after)s)
+   AND (%(created_before)s::timestamptz IS NULL
+        OR COALESCE(record.created_at, deferred.at) < %(created_before)s)
+ ORDER BY job.id DESC
+ LIMIT %(limit)s;
+
+-- job_lock_status --
+-- The status of one job, row-locked so a state change decided on it cannot race a worker.
+SELECT status::text AS status, abort_requested
+  FROM procrastinate_jobs
+ WHERE id = %(job_id)s
+   FOR UPDATE;
+
+-- job_cancel --
+-- Cancel a queued job (todo -> cancelled) or request the abort of a running one,
+-- through procrastinate's own function (which NOTIFYs the worker running it),
+-- and record who asked.
+WITH cancelled AS (
+    SELECT procrastinate_cancel_job_v1(%(job_id)s, true, false) AS job_id
+)
+INSERT INTO pgjobs_jobs AS record (job_id, created_at, cancel_requested_by, cancel_requested_at)
+SELECT cancelled.job_id,
+       (SELECT min(event.at) FROM procrastinate_events event
+         WHERE event.job_id = cancelled.job_id AND event.type = 'deferred'),
+       %(requested_by)s, now()
+  FROM cancelled
+ WHERE cancelled.job_id IS NOT NULL
+ON CONFLICT (job_id) DO UPDATE
+   SET cancel_requested_by = EXCLUDED.cancel_requested_by,
+       cancel_requested_at = EXCLUDED.cancel_requested_at,
+       updated_at = now()
+RETURNING job_id AS id;
+
+-- job_retry --
+-- Put finished-but-unsuccessful jobs (failed, cancelled, aborted) back to todo.
+-- procrastinate_retry_job_v2 only accepts 'failed', so the update is done here
+-- with the same effect; procrastinate's trigger records 'retried' for
+-- failed -> todo and this statement records it for the other two. An UPDATE does
+-- not fire procrastinate's job-inserted NOTIFY, so it is sent here so an idle
+-- worker picks the job up at once instead of at its next poll.
+WITH target AS (
+    SELECT id, status, queue_name
+      FROM procrastinate_jobs
+     WHERE id = ANY(%(job_ids)s::bigint[])
+       AND status IN ('failed', 'cancelled', 'aborted')
+       FOR UPDATE
+), retried AS (
+    UPDATE procrastinate_jobs job
+       SET status = 'todo', abort_requested = false, scheduled_at = NULL, worker_id = NULL
+      FROM target
+     WHERE job.id = target.id
+    RETURNING job.id, target.status AS previous_status, target.queue_name
+), recorded AS (
+    INSERT INTO procrastinate_events (job_id, type)
+    SELECT id, 'retried' FROM retried WHERE previous_status <> 'failed'
+), notified AS (
+    SELECT pg_notify(channel, json_build_object('type', 'job_inserted', 'job_id', id)::text)
+      FROM retried,
+           unnest(ARRAY['procrastinate_queue_v1#' || queue_name, 'procrastinate_any_queue_v1'])
+           AS channel
+)
+SELECT id, previous_status::text AS previous_status,
+       (SELECT count(*) FROM notified) AS notifications
+  FROM retried;
+
+-- event_list --
+-- The timeline of one job, oldest first, from procrastinate's event table.
+SELECT id, type::text AS type, at
+  FROM procrastinate_events
+ WHERE job_id = %(job_id)s
+ ORDER BY id;
+
+-- attempt_list --
+-- Every finished attempt of one job with its outcome and error.
+SELECT attempt, worker_id, started_at, finished_at, outcome,
+       error_type, error_message, error_traceback
+  FROM pgjobs_attempts
+ WHERE job_id = %(job_id)s
+ ORDER BY attempt;
+
+-- attempt_record --
+-- Store the outcome of one attempt and the job's latest result or error, in one statement.
+-- Jobs deferred outside pgjobs (periodic jobs, plain procrastinate defers) get their
+-- record here, with created_at taken from their 'deferred' event.
+WITH attempt AS (
+    INSERT INTO pgjobs_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome,
+                                 error_type, error_message, error_traceback)
+    VALUES (%(job_id)s, %(attempt)s, %(worker_id)s, %(started_at)s, now(), %(outcome)s,
+            %(error_type)s, %(error_message)s, %(error_traceback)s)
+    ON CONFLICT (job_id, attempt) DO UPDATE
+       SET worker_id = EXCLUDED.worker_id, started_at = EXCLUDED.started_at,
+           finished_at = EXCLUDED.finished_at, outcome = EXCLUDED.outcome,
+           error_type = EXCLUDED.error_type, error_message = EXCLUDED.error_message,
+           error_traceback = EXCLUDED.error_traceback
+)
+INSERT INTO pgjobs_jobs AS record (job_id, created_at, result, error_type, error_message,
+                                   error_traceback)
+VALUES (%(job_id)s,
+        COALESCE((SELECT min(event.at) FROM procrastinate_events event
+                   WHERE event.job_id = %(job_id)s AND event.type = 'deferred'), now()),
+        %(result)s, %(error_type)s, %(error_message)s, %(error_traceback)s)
+ON CONFLICT (job_id) DO UPDATE
+   SET result = EXCLUDED.result,
+       error_type = EXCLUDED.error_type,
+       error_message = EXCLUDED.error_message,
+       error_traceback = EXCLUDED.error_traceback,
+       progress_percent = CASE WHEN EXCLUDED.error_type IS NULL THEN 100
+                               ELSE record.progress_percent END,
+       updated_at = now();
+
+-- progress_save --
+-- Store a running job's progress and NOTIFY it (channel versioned for rolling deploys).
+WITH saved AS (
+    INSERT INTO pgjobs_jobs AS record (job_id, created_at, progress_percent, progress_message,
+                                       progress_updated_at)
+    VALUES (%(job_id)s,
+            COALESCE((SELECT min(event.at) FROM procrastinate_events event
+                       WHERE event.job_id = %(job_id)s AND event.type = 'deferred'), now()),
+            %(percent)s, %(message)s, now())
+    ON CONFLICT (job_id) DO UPDATE
+       SET progress_percent = EXCLUDED.progress_percent,
+           progress_message = EXCLUDED.progress_message,
+           progress_updated_at = EXCLUDED.progress_updated_at,
+           updated_at = now()
+    RETURNING job_id, progress_percent, progress_message
+)
+SELECT pg_notify('pgjobs_progress_v1',
+                 json_build_object('job_id', job_id, 'percent', progress_percent,
+                                   'message', progress_message)::text)
+  FROM saved;
+
+-- worker_list --
+-- Live procrastinate workers with the age of their heartbeat.
+SELECT id, last_heartbeat, extract(epoch FROM now() - last_heartbeat) AS heartbeat_age_seconds
+  FROM procrastinate_workers
+ ORDER BY id;
+
+-- schema_revision --
+-- The alembic revision the database is at (the table is missing when it was never migrated).
+SELECT version_num FROM alembic_version;
+
+-- server_ping --
+-- A round trip that proves the server answers.
+SELECT 1 AS ok;
+
+-- schema_objects --
+-- Every schema object of the current schema as (kind, name, definition): the drift check's input.
+SELECT 'table' AS kind, c.relname AS name,
+       string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
+                  || CASE WHEN a.attnotnull THEN ' not null' ELSE '' END
+                  || COALESCE(' default ' || pg_get_expr(d.adbin, d.adrelid), ''),
+                  ', ' ORDER BY a.attname) AS definition
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+  LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
+ WHERE c.relkind IN ('r', 'p', 'v', 'm')
+ GROUP BY c.relname
+UNION ALL
+SELECT 'index', indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema()
+UNION ALL
+SELECT 'constraint', cl.relname || '.' || co.conname, pg_get_constraintdef(co.oid)
+  FROM pg_constraint co
+  JOIN pg_class cl ON cl.oid = co.conrelid
+  JOIN pg_namespace n ON n.oid = cl.relnamespace AND n.nspname = current_schema()
+UNION ALL
+SELECT 'function', p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+       pg_get_functiondef(p.oid)
+  FROM pg_proc p
+  JOIN pg_namespace n ON n.oid = p.pronamespace AND n.nspname = current_schema()
+UNION ALL
+SELECT 'trigger', cl.relname || '.' || t.tgname, pg_get_triggerdef(t.oid)
+  FROM pg_trigger t
+  JOIN pg_class cl ON cl.oid = t.tgrelid
+  JOIN pg_namespace n ON n.oid = cl.relnamespace AND n.nspname = current_schema()
+ WHERE NOT t.tgisinternal
+UNION ALL
+SELECT 'type', t.typname,
+       COALESCE((SELECT string_agg(e.enumlabel, ', ' ORDER BY e.enumsortorder)
+                   FROM pg_enum e WHERE e.enumtypid = t.oid),
+                (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod),
+                                   ', ' ORDER BY a.attnum)
+                   FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0))
+  FROM pg_type t
+  JOIN pg_namespace n ON n.oid = t.typnamespace AND n.nspname = current_schema()
+ WHERE t.typtype IN ('e', 'c')
+   AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind <> 'c')
+UNION ALL
+SELECT 'sequence', sequencename, data_type::text
+  FROM pg_sequences WHERE schemaname = current_schema()
+ ORDER BY 1, 2;
+
+-- job_get_by_idempotency_key --
+-- The job created with an idempotency key, with the fingerprint of the request that created it.
+SELECT record.job_id AS id, record.request_fingerprint, record.created_at
+  FROM pgjobs_jobs record
+ WHERE record.idempotency_key = %(key)s;
+
+-- job_count_by_status --
+-- Number of jobs in each status (procrastinate's status column, no index needed for a full count).
+SELECT status::text AS status, count(*) AS count
+  FROM procrastinate_jobs
+ GROUP BY status
+ ORDER BY status;

@@ -1,0 +1,71 @@
+"""Errors of the job domain; the API maps each to one HTTP status."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class JobsError(Exception):
+    """Base class: every error pgjobs raises on purpose."""
+
+
+class UnknownTask(JobsError):
+    """No task is registered under this name (HTTP 422)."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        self.name = name
+        self.known = sorted(known)
+        super().__init__(f"unknown task {name!r}; registered tasks: {', '.join(self.known)}")
+
+
+class InvalidArguments(JobsError):
+    """Arguments failed the task's pydantic model (HTTP 422, with pydantic's field errors)."""
+
+    def __init__(self, task: str, errors: list[dict[str, Any]]) -> None:
+        self.task = task
+        self.errors = errors
+        super().__init__(f"invalid arguments for task {task!r}: {errors}")
+
+
+class InvalidJobOptions(JobsError):
+    """A job option (queue, priority, schedule, lock) is out of bounds (HTTP 422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class JobNotFound(JobsError):
+    """No job has this id (HTTP 404)."""
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        super().__init__(f"job {job_id} does not exist")
+
+
+class IllegalTransition(JobsError):
+    """The job's current status does not allow the requested change (HTTP 409)."""
+
+    def __init__(self, job_id: int, status: str, action: str) -> None:
+        self.job_id = job_id
+        self.status = status
+        self.action = action
+        super().__init__(f"cannot {action} job {job_id}: it is {status}")
+
+
+class AlreadyEnqueued(JobsError):
+    """A job with the same queueing lock is already queued (HTTP 409)."""
+
+    def __init__(self, queueing_lock: str) -> None:
+        self.queueing_lock = queueing_lock
+        super().__init__(f"a job with queueing lock {queueing_lock!r} is already queued")
+
+
+class IdempotencyKeyReused(JobsError):
+    """An Idempotency-Key was replayed with a different request body (HTTP 409)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"Idempotency-Key {key!r} was already used with a different request body")

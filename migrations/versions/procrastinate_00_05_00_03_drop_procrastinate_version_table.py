@@ -1,0 +1,22 @@
+"""procrastinate migration 00.05.00_03_drop_procrastinate_version_table.sql
+
+Runs procrastinate's packaged SQL file unchanged.
+"""
+
+from __future__ import annotations
+
+from migrations import procrastinate_sql
+
+revision = "procrastinate_00_05_00_03"
+down_revision = "procrastinate_00_05_00_02"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    procrastinate_sql.apply("00.05.00_03_drop_procrastinate_version_table.sql")
+
+
+def downgrade() -> None:
+    # procrastinate ships no down migration: see migrations/procrastinate_sql.py
+    pass

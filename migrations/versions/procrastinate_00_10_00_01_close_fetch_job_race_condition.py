@@ -1,0 +1,22 @@
+"""procrastinate migration 00.10.00_01_close_fetch_job_race_condition.sql
+
+Runs procrastinate's packaged SQL file unchanged.
+"""
+
+from __future__ import annotations
+
+from migrations import procrastinate_sql
+
+revision = "procrastinate_00_10_00_01"
+down_revision = "procrastinate_00_08_01_01"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    procrastinate_sql.apply("00.10.00_01_close_fetch_job_race_condition.sql")
+
+
+def downgrade() -> None:
+    # procrastinate ships no down migration: see migrations/procrastinate_sql.py
+    pass

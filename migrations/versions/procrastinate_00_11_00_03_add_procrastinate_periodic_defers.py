@@ -1,0 +1,22 @@
+"""procrastinate migration 00.11.00_03_add_procrastinate_periodic_defers.sql
+
+Runs procrastinate's packaged SQL file unchanged.
+"""
+
+from __future__ import annotations
+
+from migrations import procrastinate_sql
+
+revision = "procrastinate_00_11_00_03"
+down_revision = "procrastinate_00_10_00_02"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    procrastinate_sql.apply("00.11.00_03_add_procrastinate_periodic_defers.sql")
+
+
+def downgrade() -> None:
+    # procrastinate ships no down migration: see migrations/procrastinate_sql.py
+    pass

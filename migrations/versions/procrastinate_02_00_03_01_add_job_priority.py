@@ -1,0 +1,22 @@
+"""procrastinate migration 02.00.03_01_add_job_priority.sql
+
+Runs procrastinate's packaged SQL file unchanged.
+"""
+
+from __future__ import annotations
+
+from migrations import procrastinate_sql
+
+revision = "procrastinate_02_00_03_01"
+down_revision = "procrastinate_01_01_01_01"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    procrastinate_sql.apply("02.00.03_01_add_job_priority.sql")
+
+
+def downgrade() -> None:
+    # procrastinate ships no down migration: see migrations/procrastinate_sql.py
+    pass

@@ -1,0 +1,22 @@
+"""procrastinate migration 03.01.00_01_pre_add_heartbeat.sql
+
+Runs procrastinate's packaged SQL file unchanged.
+"""
+
+from __future__ import annotations
+
+from migrations import procrastinate_sql
+
+revision = "procrastinate_03_01_00_01"
+down_revision = "procrastinate_03_00_00_50"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    procrastinate_sql.apply("03.01.00_01_pre_add_heartbeat.sql")
+
+
+def downgrade() -> None:
+    # procrastinate ships no down migration: see migrations/procrastinate_sql.py
+    pass
