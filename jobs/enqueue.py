@@ -150,8 +150,8 @@ async def enqueue(
     """Create one job on the caller's connection and transaction; the caller commits.
 
     >>> async with pool.connection() as conn, conn.transaction():
-    ...     await conn.execute("INSERT INTO invoices ...")
-    ...     await enqueue(conn, "llm.generate", {"prompt": "Summarise invoice 42"})
+    ...     invoice = await invoices.create(conn, total=42)  # the app's own write
+    ...     await enqueue(conn, "llm.generate", {"prompt": f"Summarise {invoice.id}"})
     """
     new_job = prepare(
         JobRequest(

@@ -14,6 +14,7 @@ half-way inside procrastinate's chain is not supported.
 from __future__ import annotations
 
 import importlib.resources
+import re
 
 from alembic import op
 
@@ -24,6 +25,16 @@ def packaged_migrations() -> list[str]:
     """File names of procrastinate's migrations, in the order they must be applied."""
     files = importlib.resources.files(PACKAGE)
     return sorted(entry.name for entry in files.iterdir() if entry.name.endswith(".sql"))
+
+
+def revision_id(file_name: str) -> str:
+    """``03.04.00_50_post_x.sql`` -> ``procrastinate_03_04_00_50``.
+
+    Short on purpose: alembic_version.version_num is varchar(32).
+    """
+    match = re.match(r"^(\d+)\.(\d+)\.(\d+)_(\d+)_", file_name)
+    assert match, f"unexpected procrastinate migration name {file_name}"
+    return "procrastinate_" + "_".join(match.groups())
 
 
 def apply(file_name: str) -> None:

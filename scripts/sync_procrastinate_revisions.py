@@ -8,7 +8,6 @@ relative to procrastinate's is a decision, not a mechanical one.
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -45,16 +44,6 @@ def downgrade() -> None:
 NO_DOWN_MIGRATION = (
     "# procrastinate ships no down migration: see migrations/procrastinate_sql.py\n    pass"
 )
-
-
-def revision_id(file_name: str) -> str:
-    """``03.04.00_50_post_x.sql`` -> ``procrastinate_03_04_00_50``.
-
-    Short on purpose: alembic_version.version_num is varchar(32).
-    """
-    match = re.match(r"^(\d+)\.(\d+)\.(\d+)_(\d+)_", file_name)
-    assert match, f"unexpected procrastinate migration name {file_name}"
-    return "procrastinate_" + "_".join(match.groups())
 
 
 def main() -> None:

@@ -1,0 +1,114 @@
+"""Real processes for acceptance tests: ``uvicorn`` serving the API, ``procrastinate`` workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(
+    probe: Callable[[], T | None], *, timeout: float = 20.0, interval: float = 0.05, what: str = ""
+) -> T:
+    """Poll ``probe`` until it returns a truthy value; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}: last={last!r}")
+
+
+@dataclass
+class Stack:
+    """An API process and worker processes on one database; stopped with ``close``."""
+
+    database_url: str
+    log_dir: Path
+    port: int = field(default_factory=free_port)
+    api: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PGJOBS_")}
+        env.update(DATABASE_URL=self.database_url, PYTHONPATH=str(ROOT), **extra)
+        return env
+
+    def _spawn(self, command: Sequence[str], log_name: str, **env: str) -> subprocess.Popen[bytes]:
+        # The child keeps its own copy of the descriptor; ours is closed at once.
+        with (self.log_dir / log_name).open("ab") as log:
+            return subprocess.Popen(
+                list(command), cwd=ROOT, env=self.env(**env), stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def start_api(self, **env: str) -> None:
+        self.api = self._spawn(
+            [
+                sys.executable, "-m", "uvicorn", "--factory", "api.main:app_from_environment",
+                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+            ],
+            "api.log",
+            **env,
+        )  # fmt: skip
+        wait_for(self._api_up, what="the API to answer /health")
+
+    def _api_up(self) -> bool:
+        try:
+            return httpx.get(self.base_url + "/health", timeout=1).status_code in (200, 503)
+        except httpx.HTTPError:
+            return False
+
+    def start_worker(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
+        index = len(self.workers)
+        worker = self._spawn(
+            [sys.executable, "-m", "procrastinate", "--app=jobs.app", "worker", *args],
+            f"worker-{index}.log",
+            **env,
+        )
+        self.workers.append(worker)
+        return worker
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=10)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-4000:]}"
+            for path in sorted(self.log_dir.glob("*.log"))
+        )
+
+    def close(self) -> None:
+        processes = [p for p in [self.api, *self.workers] if p is not None]
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -1,0 +1,260 @@
+"""POST/GET /jobs, listing, cancel, retry and every bad-input answer, against a real Postgres."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import httpx
+import psycopg
+
+from tests.factories import make_job
+from tests.integration.helpers import count
+
+Conn = psycopg.AsyncConnection[Any]
+
+
+async def test_create_then_get(client: httpx.AsyncClient, conn: Conn) -> None:
+    response = await client.post(
+        "/jobs", json={"task": "llm.generate", "args": {"prompt": "hi"}, "priority": 5}
+    )
+    assert response.status_code == 201, response.text
+    created = response.json()
+    assert response.headers["location"] == f"/jobs/{created['id']}"
+    assert created["status"] == "todo"
+    assert created["queue"] == "llm"  # the task's default queue
+    assert created["args"] == {"prompt": "hi", "max_tokens": 64, "seconds_per_token": 0.0}
+
+    fetched = (await client.get(f"/jobs/{created['id']}")).json()
+    assert fetched["status"] == "todo"
+    assert fetched["priority"] == 5
+    assert fetched["created_by"] == "api"
+    assert [event["type"] for event in fetched["events"]] == ["deferred"]
+    assert await count(conn, "procrastinate_jobs") == 1
+    assert await count(conn, "pgjobs_jobs") == 1
+
+
+async def test_create_with_queue_schedule_and_locks(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/jobs",
+        json={
+            "task": "tools.run",
+            "args": {"tool": "grep"},
+            "queue": "urgent",
+            "schedule_in": 3600,
+            "lock": "repo-1",
+            "queueing_lock": "grep-repo-1",
+        },
+    )
+    assert response.status_code == 201, response.text
+    job = (await client.get(f"/jobs/{response.json()['id']}")).json()
+    assert job["queue"] == "urgent"
+    assert job["lock"] == "repo-1"
+    assert job["queueing_lock"] == "grep-repo-1"
+    scheduled = datetime.datetime.fromisoformat(job["scheduled_at"])
+    assert scheduled > datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=59)
+    assert "scheduled" in [event["type"] for event in job["events"]]
+
+    again = await client.post(
+        "/jobs",
+        json={"task": "tools.run", "args": {"tool": "grep"}, "queueing_lock": "grep-repo-1"},
+    )
+    assert again.status_code == 409
+    assert again.json()["error"] == "already_enqueued"
+
+
+async def test_unknown_task_is_422_listing_valid_tasks(
+    client: httpx.AsyncClient, conn: Conn
+) -> None:
+    response = await client.post("/jobs", json={"task": "nope", "args": {}})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "unknown_task"
+    assert "nope" in body["message"]
+    assert body["detail"][0]["loc"] == ["body", "task"]
+    assert "llm.generate" in body["detail"][0]["valid"]
+    assert await count(conn, "procrastinate_jobs") == 0
+
+
+async def test_invalid_arguments_are_422_with_field_errors(
+    client: httpx.AsyncClient, conn: Conn
+) -> None:
+    response = await client.post(
+        "/jobs", json={"task": "llm.generate", "args": {"prompt": "", "max_tokens": 0, "x": 1}}
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "invalid_arguments"
+    locations = {tuple(item["loc"]) for item in body["detail"]}
+    assert locations == {
+        ("body", "args", "prompt"),
+        ("body", "args", "max_tokens"),
+        ("body", "args", "x"),
+    }
+    assert await count(conn, "procrastinate_jobs") == 0
+
+
+async def test_malformed_json_is_422(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/jobs", content=b'{"task": "llm.generate", ', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+
+
+async def test_bad_options_are_422_naming_the_field(client: httpx.AsyncClient, conn: Conn) -> None:
+    past = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)).isoformat()
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"schedule_in": -5}, "schedule_in"),
+        ({"schedule_at": past}, "schedule_at"),
+        ({"schedule_at": "2030-01-01T00:00:00"}, "schedule_at"),  # no time zone
+        ({"priority": 10_000}, "priority"),
+        ({"queue": "has spaces"}, "queue"),
+        ({"unexpected": 1}, "unexpected"),
+    ]
+    for extra, field in cases:
+        response = await client.post(
+            "/jobs", json={"task": "tools.run", "args": {"tool": "t"}, **extra}
+        )
+        assert response.status_code == 422, (extra, response.text)
+        assert field in [item["loc"][-1] for item in response.json()["detail"]], response.text
+    assert await count(conn, "procrastinate_jobs") == 0
+
+
+async def test_body_over_the_limit_is_413(client: httpx.AsyncClient, conn: Conn) -> None:
+    big = {"task": "llm.generate", "args": {"prompt": "x" * (1024 * 1024 + 10)}}
+    response = await client.post("/jobs", json=big)
+    assert response.status_code == 413
+    assert response.json()["error"] == "payload_too_large"
+
+    async def chunks() -> Any:  # no Content-Length: counted as it streams
+        yield b'{"task": "llm.generate", "args": {"prompt": "'
+        for _ in range(20):
+            yield b"y" * 65536
+        yield b'"}}'
+
+    streamed = await client.post(
+        "/jobs", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert await count(conn, "procrastinate_jobs") == 0
+
+
+async def test_unknown_job_is_404(client: httpx.AsyncClient) -> None:
+    for response in (
+        await client.get("/jobs/424242"),
+        await client.post("/jobs/424242/cancel"),
+        await client.post("/jobs/424242/retry"),
+    ):
+        assert response.status_code == 404
+        assert response.json()["error"] == "job_not_found"
+
+
+async def test_cancel_queued_job(client: httpx.AsyncClient) -> None:
+    created = (await client.post("/jobs", json={"task": "tools.run", "args": {"tool": "t"}})).json()
+    response = await client.post(f"/jobs/{created['id']}/cancel")
+    assert response.status_code == 200
+    job = response.json()
+    assert job["status"] == "cancelled"
+    assert job["cancellation"]["requested_by"] == "api"
+    assert [event["type"] for event in job["events"]][-1] == "cancelled"
+
+
+async def test_cancel_running_job_requests_abort(client: httpx.AsyncClient, conn: Conn) -> None:
+    job = await make_job(conn, status="doing")
+    response = await client.post(f"/jobs/{job.id}/cancel")
+    assert response.status_code == 200
+    assert response.json()["status"] == "doing"
+    assert response.json()["abort_requested"] is True
+    assert "abort_requested" in [event["type"] for event in response.json()["events"]]
+
+
+async def test_cancel_finished_job_is_409_and_changes_nothing(
+    client: httpx.AsyncClient, conn: Conn
+) -> None:
+    job = await make_job(conn, status="succeeded")
+    response = await client.post(f"/jobs/{job.id}/cancel")
+    assert response.status_code == 409
+    assert response.json()["error"] == "illegal_transition"
+    assert (await client.get(f"/jobs/{job.id}")).json()["status"] == "succeeded"
+
+
+async def test_retry_failed_and_cancelled_jobs(client: httpx.AsyncClient, conn: Conn) -> None:
+    for status in ("failed", "cancelled", "aborted"):
+        job = await make_job(conn, status=status)
+        response = await client.post(f"/jobs/{job.id}/retry")
+        assert response.status_code == 200, (status, response.text)
+        assert response.json()["status"] == "todo"
+        assert [event["type"] for event in response.json()["events"]][-1] == "retried"
+
+
+async def test_retry_of_queued_or_succeeded_job_is_409(
+    client: httpx.AsyncClient, conn: Conn
+) -> None:
+    for status in ("todo", "doing", "succeeded"):
+        job = await make_job(conn, status=status)
+        response = await client.post(f"/jobs/{job.id}/retry")
+        assert response.status_code == 409, status
+
+
+async def test_list_filters_and_keyset_pagination(client: httpx.AsyncClient, conn: Conn) -> None:
+    ids = [(await make_job(conn, "tools.run", {"tool": str(n)})).id for n in range(5)]
+    llm = await make_job(conn, "llm.generate", {"prompt": "p"})
+    failed = await make_job(conn, status="failed")
+
+    page = (await client.get("/jobs", params={"limit": 3})).json()
+    assert [item["id"] for item in page["items"]] == [failed.id, llm.id, ids[4]]
+    second = (await client.get("/jobs", params={"limit": 3, "cursor": page["next_cursor"]})).json()
+    assert [item["id"] for item in second["items"]] == [ids[3], ids[2], ids[1]]
+    last = (await client.get("/jobs", params={"limit": 3, "cursor": second["next_cursor"]})).json()
+    assert [item["id"] for item in last["items"]] == [ids[0]]
+    assert last["next_cursor"] is None
+
+    by_task = (await client.get("/jobs", params={"task": "llm.generate"})).json()
+    assert [item["id"] for item in by_task["items"]] == [llm.id]
+    by_queue = (await client.get("/jobs", params={"queue": "llm"})).json()
+    assert [item["id"] for item in by_queue["items"]] == [llm.id]
+    by_status = (
+        await client.get("/jobs", params=[("status", "failed"), ("status", "cancelled")])
+    ).json()
+    assert [item["id"] for item in by_status["items"]] == [failed.id]
+    future = (datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)).isoformat()
+    assert (await client.get("/jobs", params={"created_after": future})).json()["items"] == []
+    everything = (await client.get("/jobs", params={"created_before": future})).json()
+    assert len(everything["items"]) == 7
+
+    bad = await client.get("/jobs", params={"status": "sleeping"})
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["query", "status", 0]
+
+
+async def test_tasks_publish_argument_schemas(client: httpx.AsyncClient) -> None:
+    tasks = {task["name"]: task for task in (await client.get("/tasks")).json()}
+    assert {"llm.generate", "video.transcode", "tools.run", "agents.run"} <= set(tasks)
+    schema = tasks["llm.generate"]["args_schema"]
+    assert schema["required"] == ["prompt"]
+    assert schema["properties"]["max_tokens"]["maximum"] == 4096
+    assert tasks["stats.hourly"]["cron"] == "0 * * * *"
+
+
+async def test_openapi_publishes_the_create_body(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    assert "JobCreate" in spec["components"]["schemas"]
+
+
+async def test_health_reports_database_schema_and_workers(
+    client: httpx.AsyncClient, conn: Conn
+) -> None:
+    body = (await client.get("/health")).json()
+    assert body["database"]["at_head"] is True
+    assert body["status"] == "degraded"  # no worker yet
+    await conn.execute("SELECT procrastinate_register_worker_v1()")
+    healthy = await client.get("/health")
+    assert healthy.status_code == 200
+    assert healthy.json()["status"] == "ok"
+    assert healthy.json()["workers"]["alive"] == 1
+
+    await conn.execute("UPDATE alembic_version SET version_num = 'procrastinate_03_04_00_50'")
+    stale = await client.get("/health")
+    assert stale.status_code == 503
+    assert "pgjobs migrate" in stale.json()["problems"][0]

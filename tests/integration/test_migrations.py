@@ -1,0 +1,96 @@
+"""alembic owns the schema: head == procrastinate's schema.sql + pgjobs' tables, and it round-trips."""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+import psycopg
+import pytest
+from alembic.script import ScriptDirectory
+
+from db import status
+from migrations import procrastinate_sql, runner
+from tests.postgres import PostgresServer
+
+PGJOBS_TABLES = {"pgjobs_jobs", "pgjobs_attempts", "pgjobs_batches"}
+
+
+async def _objects(url: str) -> list[tuple[str, str, str]]:
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        return await status.schema_objects(conn)
+
+
+def _without_pgjobs(objects: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    return [
+        item
+        for item in objects
+        if not item[1].startswith("pgjobs_") and not item[1].startswith("alembic_version")
+    ]
+
+
+@pytest.fixture
+def schema_sql_database(postgres_server: PostgresServer) -> str:
+    """A database built from procrastinate's schema.sql, the reference of what head must hold."""
+    name = postgres_server.create_database()
+    url = postgres_server.url(name)
+    schema = importlib.resources.files("procrastinate.sql").joinpath("schema.sql").read_text()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(schema)  # type: ignore[call-overload]
+    return url
+
+
+async def test_head_is_procrastinate_schema_plus_pgjobs_tables(
+    empty_database_url: str, schema_sql_database: str
+) -> None:
+    runner.upgrade(empty_database_url)
+    migrated = await _objects(empty_database_url)
+    reference = await _objects(schema_sql_database)
+
+    assert _without_pgjobs(migrated) == reference
+    extra_tables = {name for kind, name, _ in migrated if kind == "table"} - {
+        name for kind, name, _ in reference if kind == "table"
+    }
+    assert extra_tables == PGJOBS_TABLES | {"alembic_version"}
+
+
+async def test_downgrade_to_base_then_upgrade_round_trips(empty_database_url: str) -> None:
+    runner.upgrade(empty_database_url)
+    at_head = await _objects(empty_database_url)
+
+    runner.downgrade(empty_database_url, "base")
+    assert [item for item in await _objects(empty_database_url) if "alembic" not in item[1]] == []
+
+    runner.upgrade(empty_database_url)
+    assert await _objects(empty_database_url) == at_head
+
+
+async def test_pgjobs_revisions_step_down_and_up(database_url: str) -> None:
+    at_head = await _objects(database_url)
+    runner.downgrade(database_url, "procrastinate_03_04_00_50")
+    assert not {name for _, name, _ in await _objects(database_url)} & PGJOBS_TABLES
+    runner.upgrade(database_url)
+    assert await _objects(database_url) == at_head
+
+
+def test_every_packaged_procrastinate_migration_has_its_revision() -> None:
+    script = ScriptDirectory.from_config(runner.alembic_config())
+    chain = [revision.revision for revision in script.walk_revisions("base", "heads")][::-1]
+    procrastinate_chain = [name for name in chain if name.startswith("procrastinate_")]
+    expected = [
+        procrastinate_sql.revision_id(file) for file in procrastinate_sql.packaged_migrations()
+    ]
+    assert procrastinate_chain == expected
+    # and pgjobs' own revisions all come after procrastinate's
+    assert chain[: len(procrastinate_chain)] == procrastinate_chain
+
+
+def test_revision_files_run_the_packaged_sql_unchanged() -> None:
+    versions = Path(runner.MIGRATIONS_DIR, "versions")
+    for file in procrastinate_sql.packaged_migrations():
+        matching = [
+            path
+            for path in versions.glob("procrastinate_*.py")
+            if f'apply("{file}")' in path.read_text()
+        ]
+        assert len(matching) == 1, f"{file} must be applied by exactly one revision"

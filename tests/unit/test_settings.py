@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+
+from jobs.settings import SettingsError, load_settings
+
+
+def test_defaults_need_no_environment() -> None:
+    settings = load_settings()
+    assert settings.database_url is None
+    assert settings.max_body_bytes == 1024 * 1024
+
+
+def test_reads_database_url_and_prefixed_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/db")
+    monkeypatch.setenv("PGJOBS_MAX_BODY_BYTES", "2048")
+    settings = load_settings()
+    assert settings.database_url == "postgresql://u@h/db"
+    assert settings.max_body_bytes == 2048
+
+
+def test_invalid_values_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGJOBS_API_PORT", "70000")
+    monkeypatch.setenv("DATABASE_URL", "mysql://x")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert "api_port" in str(error.value)
+    assert "postgresql://" in str(error.value)
+
+
+def test_production_requires_a_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGJOBS_ENVIRONMENT", "production")
+    with pytest.raises(SettingsError, match="DATABASE_URL"):
+        load_settings()
+
+
+def test_pool_bounds_are_checked() -> None:
+    with pytest.raises(SettingsError, match="POOL_MIN_SIZE"):
+        load_settings(pool_min_size=5, pool_max_size=2)
+
+
+def test_require_database_url_explains_itself() -> None:
+    with pytest.raises(SettingsError, match="DATABASE_URL is not set"):
+        load_settings().require_database_url()
