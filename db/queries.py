@@ -1,9 +1,11 @@
-"""Named SQL queries, loaded once from ``queries.sql``.
+"""Named SQL queries, loaded once from the ``.sql`` files of ``db/sql/``.
 
 All SQL text of pgjobs lives in this package (style rule 2). A query is
-declared in ``queries.sql`` under a ``-- name --`` line followed by a one-line
+declared in one of ``db/sql/*.sql`` (one file per area: jobs, maintenance,
+observability, ...) under a ``-- name --`` line followed by a one-line
 description, the way procrastinate keeps its own ``queries.sql``; code refers
 to it by name so a grep for the name finds both the SQL and every caller.
+Names are unique across all files.
 """
 
 from __future__ import annotations
@@ -30,9 +32,17 @@ def parse(text: str) -> dict[str, str]:
 
 @functools.cache
 def all_queries() -> dict[str, LiteralString]:
-    text = importlib.resources.files("db").joinpath("queries.sql").read_text(encoding="utf-8")
-    # The text is our own packaged file, never user input: a LiteralString in all but name.
-    return parse(text)
+    # The text is our own packaged files, never user input: LiteralStrings in all but name.
+    queries: dict[str, LiteralString] = {}
+    files = sorted(importlib.resources.files("db").joinpath("sql").iterdir(), key=lambda f: f.name)
+    for entry in files:
+        if not entry.name.endswith(".sql"):
+            continue
+        for name, sql in parse(entry.read_text(encoding="utf-8")).items():
+            if name in queries:
+                raise ValueError(f"query {name!r} is declared in two files of db/sql/")
+            queries[name] = sql
+    return queries
 
 
 def query(name: str) -> LiteralString:
@@ -40,4 +50,4 @@ def query(name: str) -> LiteralString:
     try:
         return all_queries()[name]
     except KeyError:
-        raise KeyError(f"no query named {name!r} in db/queries.sql") from None
+        raise KeyError(f"no query named {name!r} in db/sql/*.sql") from None

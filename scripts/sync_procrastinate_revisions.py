@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from migrations.procrastinate_sql import packaged_migrations
+from migrations.procrastinate_sql import packaged_migrations, revision_id
 
 VERSIONS = Path(__file__).resolve().parents[1] / "migrations" / "versions"
 

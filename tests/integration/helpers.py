@@ -14,7 +14,7 @@ from jobs.settings import Settings
 async def count(conn: psycopg.AsyncConnection[Any], table: str) -> int:
     """Rows in one of the job tables (names are fixed in tests, never user input)."""
     assert table in {"procrastinate_jobs", "pgjobs_jobs", "pgjobs_attempts", "procrastinate_events"}
-    cursor = await conn.execute(f"SELECT count(*) FROM {table}")  # type: ignore[arg-type]
+    cursor = await conn.execute(f"SELECT count(*) FROM {table}")
     row = await cursor.fetchone()
     assert row is not None
     return int(row[0])

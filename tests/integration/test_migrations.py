@@ -1,4 +1,4 @@
-"""alembic owns the schema: head == procrastinate's schema.sql + pgjobs' tables, and it round-trips."""
+"""alembic owns the schema: head = procrastinate's schema.sql + pgjobs' tables; it round-trips."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def schema_sql_database(postgres_server: PostgresServer) -> str:
     url = postgres_server.url(name)
     schema = importlib.resources.files("procrastinate.sql").joinpath("schema.sql").read_text()
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(schema)  # type: ignore[call-overload]
+        conn.execute(schema)
     return url
 
 

@@ -30,10 +30,12 @@ async def _invoice_count(conn: Conn) -> int:
 async def test_commit_writes_the_row_and_the_job(
     database_url: str, conn: Conn, invoices: None
 ) -> None:
-    async with await psycopg.AsyncConnection.connect(database_url) as app_conn:
-        async with app_conn.transaction():
-            await app_conn.execute("INSERT INTO invoices (total) VALUES (42)")
-            job = await enqueue(app_conn, "llm.generate", {"prompt": "Summarise invoice 42"})
+    async with (
+        await psycopg.AsyncConnection.connect(database_url) as app_conn,
+        app_conn.transaction(),
+    ):
+        await app_conn.execute("INSERT INTO invoices (total) VALUES (42)")
+        job = await enqueue(app_conn, "llm.generate", {"prompt": "Summarise invoice 42"})
     assert await _invoice_count(conn) == 1
     assert await count(conn, "procrastinate_jobs") == 1
     assert await count(conn, "pgjobs_jobs") == 1
@@ -43,12 +45,15 @@ async def test_commit_writes_the_row_and_the_job(
 async def test_failure_after_the_insert_leaves_nothing(
     database_url: str, conn: Conn, invoices: None
 ) -> None:
+    async def pay_invoice(app_conn: Conn) -> None:
+        async with app_conn.transaction():
+            await app_conn.execute("INSERT INTO invoices (total) VALUES (42)")
+            await enqueue(app_conn, "llm.generate", {"prompt": "p"})
+            raise RuntimeError("payment provider said no")
+
     async with await psycopg.AsyncConnection.connect(database_url) as app_conn:
-        with pytest.raises(RuntimeError):
-            async with app_conn.transaction():
-                await app_conn.execute("INSERT INTO invoices (total) VALUES (42)")
-                await enqueue(app_conn, "llm.generate", {"prompt": "p"})
-                raise RuntimeError("payment provider said no")
+        with pytest.raises(RuntimeError, match="payment provider"):
+            await pay_invoice(app_conn)
     assert await _invoice_count(conn) == 0
     assert await count(conn, "procrastinate_jobs") == 0
     assert await count(conn, "pgjobs_jobs") == 0

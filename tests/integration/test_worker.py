@@ -27,7 +27,8 @@ async def test_success_stores_result_progress_and_attempt(
     assert job["progress"]["percent"] == 100
     assert job["progress"]["message"] == "4 tokens"
     assert [event["type"] for event in job["events"]] == ["deferred", "started", "succeeded"]
-    assert job["started_at"] is not None and job["finished_at"] is not None
+    assert job["started_at"] is not None
+    assert job["finished_at"] is not None
     (attempt,) = job["attempt_history"]
     assert attempt["outcome"] == "succeeded"
     assert attempt["attempt"] == 1

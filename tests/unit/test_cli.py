@@ -22,8 +22,9 @@ def test_migrate_without_database_exits_2(capsys: pytest.CaptureFixture[str]) ->
 def test_worker_command_is_the_plain_procrastinate_cli() -> None:
     command = cli.worker_command("llm,video", 8)
     assert command[1:] == [
-        "-m", "procrastinate", "--app=jobs.app", "worker", "--queues", "llm,video", "--concurrency", "8"
-    ]  # fmt: skip
+        *["-m", "procrastinate", "--app=jobs.app", "worker"],
+        *["--queues", "llm,video", "--concurrency", "8"],
+    ]
 
 
 def test_sqlalchemy_url_uses_psycopg3() -> None:
