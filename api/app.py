@@ -11,11 +11,24 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.body_limit import BodyLimitMiddleware
 from api.deps import Services
-from api.routes import health, jobs, tasks
+from api.metrics import Metrics, RequestMetricsMiddleware
+from api.observability import observability_lifespan
+from api.routes import (
+    batches,
+    dashboard,
+    dead_letters,
+    events,
+    health,
+    jobs,
+    metrics,
+    schedules,
+    tasks,
+)
 from db.pool import create_pool
 from jobs.engine import build_app
 from jobs.registry import TaskRegistry, registry
@@ -24,6 +37,7 @@ from jobs.settings import Settings
 
 def create_app(settings: Settings, *, tasks_registry: TaskRegistry = registry) -> FastAPI:
     database_url = settings.require_database_url()
+    app_metrics = Metrics()  # this app's own registry: two apps in one process never mix
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -41,7 +55,8 @@ def create_app(settings: Settings, *, tasks_registry: TaskRegistry = registry) -
             settings=settings, pool=pool, procrastinate=procrastinate_app, tasks=tasks_registry
         )
         try:
-            yield
+            async with observability_lifespan(app, settings, pool, app_metrics):
+                yield
         finally:
             await procrastinate_app.close_async()
             await pool.close()
@@ -52,9 +67,23 @@ def create_app(settings: Settings, *, tasks_registry: TaskRegistry = registry) -
         summary="A durable job queue in Postgres: create, watch, cancel and retry jobs over HTTP.",
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        path_limits={"/batches": settings.max_batch_body_bytes},
+    )
+    app.add_middleware(RequestMetricsMiddleware, metrics=app_metrics)
     errors.install(app)
     app.include_router(jobs.router)
+    app.include_router(batches.router)
+    app.include_router(dead_letters.router)
     app.include_router(tasks.router)
+    app.include_router(schedules.router)
     app.include_router(health.router)
+    app.include_router(events.router)
+    app.include_router(metrics.router)
+    app.include_router(dashboard.router)
+    app.mount(
+        dashboard.STATIC_PATH, StaticFiles(directory=dashboard.STATIC), name="dashboard-static"
+    )
     return app

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import uvicorn
 
+from api.supervisor import STOP_MARGIN_SECONDS, Supervisor
 from jobs.settings import Settings, SettingsError, load_settings
 
 logger = logging.getLogger("pgjobs")
@@ -39,7 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     api.add_argument("--host", default=None)
     api.add_argument("--port", type=int, default=None)
 
-    worker = commands.add_parser("worker", help="run a procrastinate worker for jobs.app")
+    worker = commands.add_parser(
+        "worker", help="run a procrastinate worker for jobs.app, restarted whenever it dies"
+    )
     worker.add_argument("--queues", default="", help="comma-separated queues (default: all)")
     worker.add_argument("--concurrency", type=int, default=None)
 
@@ -96,9 +99,22 @@ def worker_command(queues: str = "", concurrency: int | None = None) -> list[str
 
 
 def run_worker(settings: Settings, *, queues: str, concurrency: int | None) -> int:
+    """Run the procrastinate CLI worker, after refusing queues it would never find jobs in."""
+    import jobs.engine  # noqa: F401  (registers the tasks whose queues are known)
+    from jobs.errors import InvalidJobOptions
+    from jobs.registry import registry
+    from jobs.routing import UnknownQueues, known_queues, worker_queues
+
     settings.require_database_url()
+    try:
+        worker_queues(queues, known_queues(registry, settings.extra_queues))
+    except (UnknownQueues, InvalidJobOptions) as error:
+        print(f"pgjobs worker: {error}", file=sys.stderr)
+        return 2
     command = worker_command(queues, concurrency or settings.worker_concurrency)
-    return subprocess.call(command)
+    # supervised: restarted with backoff when it dies; SIGTERM/SIGINT stop it gracefully
+    stop_timeout = settings.worker_shutdown_grace_seconds + STOP_MARGIN_SECONDS
+    return Supervisor(command, stop_timeout=stop_timeout).run()
 
 
 def run_dev(settings: Settings, *, host: str | None, port: int | None, workers: int) -> int:

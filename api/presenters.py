@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from api.schemas import (
+    Batch,
+    BatchCounts,
+    DeadLetter,
     Job,
     JobAttempt,
     JobCancellation,
@@ -12,6 +15,7 @@ from api.schemas import (
     JobSummary,
 )
 from db.types import Row
+from jobs.batches import BatchStatus
 from jobs.control import JobDetail
 from jobs.enqueue import EnqueuedJob
 
@@ -61,6 +65,8 @@ def job(detail: JobDetail) -> Job:
         finished_at=row["finished_at"],
         created_by=row["created_by"],
         batch_id=row["batch_id"],
+        time_limit=row["time_limit_seconds"],
+        soft_time_limit=row["soft_time_limit_seconds"],
         result=row["result"],
         error=_error(row),
         progress=progress,
@@ -97,6 +103,8 @@ def created_job(created: EnqueuedJob) -> Job:
         created_at=created.created_at,
         created_by=created.created_by,
         batch_id=created.batch_id,
+        time_limit=created.time_limit,
+        soft_time_limit=created.soft_time_limit,
     )
 
 
@@ -119,4 +127,34 @@ def summary(row: Row) -> JobSummary:
             if row["error_type"]
             else None
         ),
+    )
+
+
+def batch(status: BatchStatus) -> Batch:
+    return Batch(
+        id=status.id,
+        created_at=status.created_at,
+        created_by=status.created_by,
+        size=status.size,
+        counts=BatchCounts(**status.counts, deleted=status.deleted),
+        progress_percent=round(status.progress_percent, 2),
+        finished=status.finished,
+        failed=status.failed,
+        status=status.state,
+    )
+
+
+def dead_letter(row: Row) -> DeadLetter:
+    return DeadLetter(
+        id=row["id"],
+        task=row["task"],
+        queue=row["queue"],
+        priority=row["priority"],
+        args=row["args"],
+        attempts=row["attempts"],
+        failed_at=row["failed_at"],
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+        batch_id=row["batch_id"],
+        error=_error(row),
     )

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from jobs.batches import MAX_BATCH_SIZE
+
 JobStatus = Literal["todo", "doing", "succeeded", "failed", "cancelled", "aborted"]
 
 
@@ -31,6 +33,20 @@ class JobCreate(BaseModel):
         default=None,
         max_length=200,
         description="At most one queued job per queueing lock (else 409).",
+    )
+    unique: bool = Field(
+        default=False,
+        description="Refuse (409) while an identical job (same task and arguments) is queued.",
+    )
+    time_limit: float | None = Field(
+        default=None,
+        description="Hard limit per attempt in seconds (> 0): the attempt is stopped and fails "
+        "with TimeLimitExceeded. Overrides the task's default.",
+    )
+    soft_time_limit: float | None = Field(
+        default=None,
+        description="Soft limit per attempt in seconds (> 0, at most the hard limit): the task "
+        "is told to wrap up. Overrides the task's default.",
     )
 
 
@@ -101,6 +117,12 @@ class Job(BaseModel):
     finished_at: datetime.datetime | None = None
     created_by: str | None
     batch_id: uuid.UUID | None = None
+    time_limit: float | None = Field(
+        default=None, description="The job's own hard time limit (null: the task's default)."
+    )
+    soft_time_limit: float | None = Field(
+        default=None, description="The job's own soft time limit (null: the task's default)."
+    )
     result: Any = None
     error: JobError | None = None
     progress: JobProgress | None = None
@@ -114,12 +136,26 @@ class JobPage(BaseModel):
     next_cursor: int | None = Field(description="Pass as ?cursor= for the next (older) page.")
 
 
+class RetryPolicyInfo(BaseModel):
+    max_attempts: int = Field(description="Runs in total, the first included.")
+    backoff: Literal["exponential", "linear", "constant"]
+    initial_delay: float
+    multiplier: float
+    max_delay: float
+    jitter: float
+    retry_on: list[str] = Field(description="Exception types retried.")
+    never_retry: list[str]
+
+
 class TaskInfo(BaseModel):
     name: str
     queue: str
     priority: int
     description: str
     cron: str | None
+    retry: RetryPolicyInfo | None = Field(description="null: a failure is final.")
+    time_limit: float | None = Field(description="Default hard limit per attempt, seconds.")
+    soft_time_limit: float | None = Field(description="Default soft limit per attempt, seconds.")
     args_schema: dict[str, Any]
 
 
@@ -136,8 +172,132 @@ class WorkersHealth(BaseModel):
     ids: list[int]
 
 
+class QueueHealth(BaseModel):
+    runnable: int = Field(description="Jobs that could run now.")
+    oldest_seconds: float = Field(description="Age of the oldest of them (queue lag).")
+    ok: bool = Field(description="False when a queue of PGJOBS_READY_QUEUES lags too much.")
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded", "down"]
     problems: list[str]
     database: DatabaseHealth
     workers: WorkersHealth
+    queues: dict[str, QueueHealth] = Field(default_factory=dict)
+    live_events: bool = Field(default=False, description="The LISTEN connection is up.")
+    checked_at: datetime.datetime | None = Field(
+        default=None, description="When these checks ran (GET /health reports the last run)."
+    )
+
+
+class BatchCreate(BaseModel):
+    """Create up to 10,000 jobs in one call: all of them, or none if one is invalid."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[JobCreate] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_SIZE,
+        description="The jobs, each like the body of POST /jobs; ids come back in this order.",
+    )
+
+
+class BatchCreated(BaseModel):
+    id: uuid.UUID
+    size: int
+    job_ids: list[int] = Field(description="Ids of the created jobs, in the order submitted.")
+    created_at: datetime.datetime
+
+
+class BatchCounts(BaseModel):
+    todo: int
+    doing: int
+    succeeded: int
+    failed: int
+    cancelled: int
+    aborted: int
+    deleted: int = Field(description="Jobs deleted since (retention deletes finished jobs).")
+
+
+class Batch(BaseModel):
+    """A batch and how far along its jobs are."""
+
+    id: uuid.UUID
+    created_at: datetime.datetime
+    created_by: str | None
+    size: int
+    counts: BatchCounts
+    progress_percent: float = Field(
+        description="Mean of the jobs' progress; a finished job counts 100."
+    )
+    finished: bool = Field(description="No job of the batch is queued or running.")
+    failed: bool = Field(description="At least one job failed for good or was aborted.")
+    status: Literal["running", "succeeded", "failed", "cancelled"]
+
+
+class DeadLetter(BaseModel):
+    """A job that exhausted its retries, with its last error."""
+
+    id: int
+    task: str
+    queue: str
+    priority: int
+    args: dict[str, Any]
+    attempts: int
+    failed_at: datetime.datetime
+    created_at: datetime.datetime | None
+    created_by: str | None
+    batch_id: uuid.UUID | None = None
+    error: JobError | None = None
+
+
+class DeadLetterPage(BaseModel):
+    items: list[DeadLetter]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next (older) page.")
+
+
+class DeadLetterRetry(BaseModel):
+    """Which dead letters to put back in their queues.
+
+    ``scope`` is required: ``"matching"`` retries what the filters match and
+    needs at least one filter; ``"all"`` retries every dead letter and takes none.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope: Literal["matching", "all"]
+    ids: list[int] | None = Field(default=None, min_length=1, max_length=MAX_BATCH_SIZE)
+    task: str | None = Field(default=None, max_length=128)
+    queue: str | None = Field(default=None, max_length=128)
+    error_type: str | None = Field(default=None, max_length=500)
+    failed_after: AwareDatetime | None = Field(default=None, description="Failed at or after.")
+    failed_before: AwareDatetime | None = Field(default=None, description="Failed before.")
+    dry_run: bool = Field(default=False, description="Count what would be retried; change none.")
+
+
+class DeadLetterRetried(BaseModel):
+    matched: int = Field(description="Dead letters the filters matched.")
+    retried: int = Field(description="Put back in their queues (on a dry run: would be).")
+    skipped: int = Field(
+        description="Matched but left failed: a queued job holds their queueing lock."
+    )
+    dry_run: bool
+
+
+class ScheduleLastRun(BaseModel):
+    tick: datetime.datetime = Field(description="The cron tick a worker deferred last.")
+    job_id: int | None = Field(description="Its job (null once the job was deleted).")
+    status: JobStatus | None
+
+
+class Schedule(BaseModel):
+    """A periodic task: its cron, where its jobs go, when it runs next and what it ran last."""
+
+    task: str
+    periodic_id: str
+    cron: str = Field(description="5 fields, or 6 with seconds last; evaluated in UTC.")
+    queue: str
+    priority: int
+    description: str
+    next_runs: list[datetime.datetime]
+    last_run: ScheduleLastRun | None

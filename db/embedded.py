@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,34 +41,26 @@ class EmbeddedPostgres:
 
     def restart(self, mode: str = "fast") -> None:
         """``pg_ctl restart -m <mode>``: what a Postgres restart looks like to clients."""
-        pg_ctl = Path(_pgserver()._commands.POSTGRES_BIN_PATH) / "pg_ctl"
         # -l: the restarted postmaster must not inherit our stdout, or run() waits forever.
+        self._pg_ctl("-l", str(self.data_dir / "log"), "-w", "-m", mode, "restart")
+
+    def stop(self) -> None:
+        """Stop the server, whichever postmaster runs now.
+
+        pgserver only knows the postmaster it started; after :meth:`restart` that
+        process is gone and its cleanup would leave the new one running, so the
+        server is stopped with pg_ctl first.
+        """
+        if (self.data_dir / "postmaster.pid").exists():
+            self._pg_ctl("-w", "-m", "fast", "stop", check=False)
+        self._server.cleanup()
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> None:
+        pg_ctl = Path(_pgserver()._commands.POSTGRES_BIN_PATH) / "pg_ctl"
         subprocess.run(
-            [
-                str(pg_ctl),
-                "-D",
-                str(self.data_dir),
-                "-l",
-                str(self.data_dir / "log"),
-                "-w",
-                "-m",
-                mode,
-                "restart",
-            ],
-            check=True,
+            [str(pg_ctl), "-D", str(self.data_dir), *args],
+            check=check,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             user=self._server.system_user,
         )
-
-    def stop(self) -> None:
-        self._server.cleanup()
-
-
-@contextmanager
-def embedded_postgres(data_dir: Path) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(data_dir)
-    try:
-        yield server
-    finally:
-        server.stop()

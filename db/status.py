@@ -1,12 +1,11 @@
-"""Queries behind /health: is the server there, is the schema current, are workers alive."""
+"""Server and schema checks: is the server there, is the schema at the expected revision."""
 
 from __future__ import annotations
 
 from psycopg import errors
-from psycopg.rows import dict_row
 
 from db.queries import query
-from db.types import Connection, Row
+from db.types import Connection
 
 
 async def server_ping(conn: Connection) -> None:
@@ -22,12 +21,6 @@ async def schema_revision(conn: Connection) -> str | None:
     except errors.UndefinedTable:
         return None
     return None if row is None else str(row[0])
-
-
-async def worker_list(conn: Connection) -> list[Row]:
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query("worker_list"))
-        return await cursor.fetchall()
 
 
 async def schema_objects(conn: Connection) -> list[tuple[str, str, str]]:

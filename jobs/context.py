@@ -1,4 +1,4 @@
-"""What a running task sees of its job: ids, abort requests, progress reporting.
+"""What a running task sees of its job: ids, stop requests, time left, progress reporting.
 
 ``TaskContext`` is handed to async tasks, ``SyncTaskContext`` to plain ``def``
 tasks (which run in a worker thread): the sync one reports progress by
@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any, cast
 
+from procrastinate.exceptions import JobAborted
 from procrastinate.job_context import JobContext
 from procrastinate.psycopg_connector import PsycopgConnector
 
 from db import job_store
 from db.types import Pool
+from jobs.time_limits import CLOCK_KEY, JobClock
 
 #: Key under which the worker middleware leaves its event loop in ``additional_context``.
 LOOP_KEY = "pgjobs.loop"
@@ -27,6 +29,11 @@ def job_pool(context: JobContext) -> Pool:
     """The pool of the app running this job (the worker's, or the API's shared pool)."""
     connector = cast(PsycopgConnector, context.app.connector)
     return cast(Pool, connector.pool)
+
+
+def job_clock(context: JobContext) -> JobClock | None:
+    """The running attempt's time limits (None outside pgjobs' worker middleware)."""
+    return cast(JobClock | None, context.additional_context.get(CLOCK_KEY))
 
 
 class _BaseContext:
@@ -52,12 +59,34 @@ class _BaseContext:
         return self.procrastinate.job.task_name
 
     def should_stop(self) -> bool:
-        """True once the job should stop: an abort was requested or the worker is shutting down.
+        """True once the job should stop: an abort was requested, the worker is shutting
+        down, or the soft (or hard) time limit has passed.
 
-        Long sync tasks must check it between steps and return (or raise
-        ``procrastinate.exceptions.JobAborted``); async tasks are cancelled instead.
+        Long sync tasks must check it between steps (or call :meth:`stop_if_requested`);
+        async tasks are interrupted instead (cancelled, or ``SoftTimeLimitExceeded``).
         """
-        return self.procrastinate.should_abort()
+        clock = job_clock(self.procrastinate)
+        return self.procrastinate.should_abort() or (clock is not None and clock.stop_requested)
+
+    def stop_if_requested(self) -> None:
+        """Raise what :meth:`should_stop` means, for tasks that stop by raising.
+
+        ``JobAborted`` for an abort or shutdown (the job ends ``aborted``),
+        ``TimeLimitExceeded`` past the hard limit, ``SoftTimeLimitExceeded`` past
+        the soft one (both end the attempt ``failed``, retried if the policy says so).
+        """
+        if self.procrastinate.should_abort():
+            raise JobAborted("stop requested (abort or worker shutdown)")
+        clock = job_clock(self.procrastinate)
+        if clock is not None and clock.hard_limit_reached:
+            raise clock.hard_limit_error()
+        if clock is not None and clock.soft_limit_reached:
+            raise clock.soft_limit_error()
+
+    def time_left(self) -> float | None:
+        """Seconds until the soft time limit (then the hard one); None when there is none."""
+        clock = job_clock(self.procrastinate)
+        return None if clock is None else clock.time_left()
 
     async def _save_progress(self, percent: float, message: str | None) -> None:
         if not 0 <= percent <= 100:
@@ -78,7 +107,14 @@ class SyncTaskContext(_BaseContext):
     """Context of a sync task (running in a worker thread)."""
 
     def progress(self, percent: float, message: str | None = None) -> None:
-        """Store the job's progress (0-100) and notify live listeners; blocks until written."""
+        """Store the job's progress (0-100) and notify live listeners; blocks until written.
+
+        Past the hard time limit the attempt has already failed and its thread is
+        abandoned: this raises ``TimeLimitExceeded`` so the task stops there.
+        """
+        clock = job_clock(self.procrastinate)
+        if clock is not None and clock.hard_limit_reached:
+            raise clock.hard_limit_error()
         loop = cast(asyncio.AbstractEventLoop | None, self._additional.get(LOOP_KEY))
         if loop is None:
             raise RuntimeError("progress() needs the pgjobs worker middleware (jobs.app:app)")

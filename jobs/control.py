@@ -14,7 +14,7 @@ from typing import Any
 
 from db import job_store
 from db.types import Connection, Row
-from jobs.errors import IllegalTransition, JobNotFound
+from jobs.errors import AlreadyEnqueued, IllegalTransition, JobNotFound
 
 #: procrastinate's statuses, as pgjobs exposes them.
 STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
@@ -85,7 +85,10 @@ async def retry_job(conn: Connection, job_id: int) -> str:
     current = await _locked_status(conn, job_id)
     if current["status"] not in RETRYABLE_STATUSES:
         raise IllegalTransition(job_id, current["status"], "retry")
-    (retried,) = await job_store.job_retry(conn, [job_id])
+    try:
+        (retried,) = await job_store.job_retry(conn, [job_id])
+    except job_store.QueueingLockTaken as taken:  # a queued job holds its queueing lock
+        raise AlreadyEnqueued(taken.lock or taken.args[0]) from None
     return str(retried["previous_status"])
 
 

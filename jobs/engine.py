@@ -19,10 +19,11 @@ from procrastinate.psycopg_connector import PsycopgConnector
 
 from db.pool import create_pool
 from db.types import Pool
-from jobs import examples  # noqa: F401  (registers the example tasks)
-from jobs.middleware import record_outcome
+from jobs import examples, maintenance, shutdown  # noqa: F401  (examples, maintenance: tasks)
+from jobs.middleware import EnforceTimeLimits, record_outcome
 from jobs.registry import TaskRegistry, registry
 from jobs.settings import Settings, load_settings
+from jobs.worker_options import LIFECYCLE_MIDDLEWARE, configure_worker
 
 
 def build_app(
@@ -36,6 +37,9 @@ def build_app(
 
     def pool_factory(**procrastinate_kwargs: Any) -> Pool:
         resolved = settings if settings is not None else load_settings()
+        # The procrastinate CLI opens jobs.app after importing it: only now are the
+        # environment's settings known to shape its worker (heartbeat, grace, schedules).
+        configure_worker(app, resolved)
         procrastinate_kwargs.pop("open", None)
         return create_pool(
             resolved.require_database_url(),
@@ -45,11 +49,24 @@ def build_app(
             **procrastinate_kwargs,
         )
 
+    def max_abandoned_threads() -> int:
+        resolved = settings if settings is not None else load_settings()
+        return resolved.worker_max_abandoned_threads
+
     app = procrastinate.App(
         connector=PsycopgConnector(pool_factory=pool_factory),
-        worker_defaults={"worker_middleware": [record_outcome]},
+        worker_defaults={
+            "worker_middleware": [
+                record_outcome,
+                EnforceTimeLimits(tasks, max_abandoned_threads=max_abandoned_threads),
+                *LIFECYCLE_MIDDLEWARE,
+            ]
+        },
     )
     tasks.install(app)
+    shutdown.install(app)  # a job aborted by a worker's shutdown is retried, whatever its policy
+    if settings is not None:
+        configure_worker(app, settings)
     return app
 
 

@@ -8,15 +8,19 @@ roll back and neither the application's rows nor the job exist.
 from __future__ import annotations
 
 import datetime
+import hashlib
+import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from db import job_store
+from db.idempotency_store import KeyClaim
 from db.types import Connection
 from jobs.errors import AlreadyEnqueued, InvalidJobOptions
 from jobs.registry import TaskRegistry, check_priority, check_queue, registry
+from jobs.time_limits import job_time_limits
 
 #: How far ahead a job may be scheduled; beyond it is almost surely a unit mistake.
 MAX_SCHEDULE_AHEAD = datetime.timedelta(days=366)
@@ -36,8 +40,11 @@ class JobRequest:
     schedule_in: float | None = None
     lock: str | None = None
     queueing_lock: str | None = None
-    idempotency_key: str | None = None
-    request_fingerprint: str | None = None
+    #: Refuse this job while an identical one (same task, same validated args) is queued.
+    unique: bool = False
+    #: Seconds per attempt overriding the task's hard / soft time limits.
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +60,8 @@ class EnqueuedJob:
     created_at: datetime.datetime
     created_by: str | None
     batch_id: uuid.UUID | None = None
+    time_limit: float | None = None
+    soft_time_limit: float | None = None
 
 
 def prepare(request: JobRequest, *, tasks: TaskRegistry = registry) -> job_store.NewJob:
@@ -64,6 +73,12 @@ def prepare(request: JobRequest, *, tasks: TaskRegistry = registry) -> job_store
     args = spec.validate(request.args)
     queue = check_queue(request.queue) if request.queue is not None else spec.queue
     priority = check_priority(request.priority) if request.priority is not None else spec.priority
+    queueing_lock = request.queueing_lock
+    if request.unique:
+        if queueing_lock is not None:
+            raise InvalidJobOptions("unique", "give unique or queueing_lock, not both")
+        queueing_lock = unique_lock(spec.name, args)
+    job_time_limits(spec.time_limits, request.time_limit, request.soft_time_limit)
     return job_store.NewJob(
         task=spec.name,
         args=args,
@@ -71,10 +86,21 @@ def prepare(request: JobRequest, *, tasks: TaskRegistry = registry) -> job_store
         priority=priority,
         scheduled_at=_scheduled_at(request.schedule_at, request.schedule_in),
         lock=request.lock,
-        queueing_lock=request.queueing_lock,
-        idempotency_key=request.idempotency_key,
-        request_fingerprint=request.request_fingerprint,
+        queueing_lock=queueing_lock,
+        time_limit=request.time_limit,
+        soft_time_limit=request.soft_time_limit,
     )
+
+
+def unique_lock(task: str, args: dict[str, Any]) -> str:
+    """The queueing lock of a unique job: its task and a hash of its canonical arguments.
+
+    Arguments are hashed after validation, so defaults and key order do not make
+    two requests for the same work look different. procrastinate's unique index
+    on queueing locks of queued jobs then refuses the second one, race-free.
+    """
+    canonical = json.dumps(args, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return f"unique:{task}:{hashlib.sha256(canonical.encode()).hexdigest()}"
 
 
 def _scheduled_at(
@@ -106,15 +132,20 @@ async def defer_prepared(
     *,
     created_by: str | None,
     batch_id: uuid.UUID | None = None,
+    idempotency: KeyClaim | None = None,
 ) -> list[EnqueuedJob]:
-    """Insert validated jobs in one statement on ``conn`` (no commit)."""
+    """Insert validated jobs in one statement on ``conn`` (no commit).
+
+    With ``batch_id`` the statement also creates that batch; with ``idempotency``
+    it claims the key for the job or batch (raising
+    ``job_store.IdempotencyKeyTaken`` when the key is live: see jobs/idempotency.py).
+    """
     try:
         rows = await job_store.job_defer_many(
-            conn, new_jobs, created_by=created_by, batch_id=batch_id
+            conn, new_jobs, created_by=created_by, batch_id=batch_id, idempotency=idempotency
         )
-    except job_store.QueueingLockTaken:
-        locks = ", ".join(sorted({job.queueing_lock or "" for job in new_jobs}))
-        raise AlreadyEnqueued(locks) from None
+    except job_store.QueueingLockTaken as taken:
+        raise AlreadyEnqueued(taken.lock or taken.args[0]) from None
     return [
         EnqueuedJob(
             id=row["id"],
@@ -128,6 +159,8 @@ async def defer_prepared(
             created_at=row["created_at"],
             created_by=created_by,
             batch_id=batch_id,
+            time_limit=job.time_limit,
+            soft_time_limit=job.soft_time_limit,
         )
         for job, row in zip(new_jobs, rows, strict=True)
     ]
@@ -144,6 +177,9 @@ async def enqueue(
     schedule_in: float | None = None,
     lock: str | None = None,
     queueing_lock: str | None = None,
+    unique: bool = False,
+    time_limit: float | None = None,
+    soft_time_limit: float | None = None,
     created_by: str | None = "app",
     tasks: TaskRegistry = registry,
 ) -> EnqueuedJob:
@@ -163,6 +199,9 @@ async def enqueue(
             schedule_in=schedule_in,
             lock=lock,
             queueing_lock=queueing_lock,
+            unique=unique,
+            time_limit=time_limit,
+            soft_time_limit=soft_time_limit,
         ),
         tasks=tasks,
     )

@@ -69,3 +69,57 @@ class IdempotencyKeyReused(JobsError):
     def __init__(self, key: str) -> None:
         self.key = key
         super().__init__(f"Idempotency-Key {key!r} was already used with a different request body")
+
+
+class IdempotencyKeyInUse(JobsError):
+    """The request holding an Idempotency-Key kept vanishing while this one waited (HTTP 409).
+
+    Only a key expiring, or its job being deleted, at the very moment of the
+    replay can cause it; the client may send the request again.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(f"Idempotency-Key {key!r} is in use by a concurrent request; retry")
+
+
+class BatchNotFound(JobsError):
+    """No batch has this id (HTTP 404)."""
+
+    def __init__(self, batch_id: object) -> None:
+        self.batch_id = batch_id
+        super().__init__(f"batch {batch_id} does not exist")
+
+
+class BatchRejected(JobsError):
+    """Some jobs of a batch are invalid; nothing was created (HTTP 422, each error with its index).
+
+    ``errors`` pairs the index of each bad job in the request with why it is bad
+    (an :class:`UnknownTask`, :class:`InvalidArguments` or :class:`InvalidJobOptions`).
+    """
+
+    def __init__(self, errors: Sequence[tuple[int, JobsError]], size: int) -> None:
+        self.errors = list(errors)
+        self.size = size
+        indexes = ", ".join(str(index) for index, _ in self.errors[:10])
+        more = "" if len(self.errors) <= 10 else ", ..."
+        super().__init__(
+            f"{len(self.errors)} of {size} jobs are invalid (at {indexes}{more}); none was created"
+        )
+
+
+class UnscopedBulkRetry(JobsError):
+    """A bulk retry named no dead letters to retry, or contradicted itself (HTTP 422)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}")
+
+
+class InvalidCursor(JobsError):
+    """A pagination cursor that no page handed out (HTTP 422)."""
+
+    def __init__(self, cursor: str) -> None:
+        self.cursor = cursor
+        super().__init__(f"cursor {cursor!r} is not a next_cursor this endpoint returned")

@@ -2,7 +2,8 @@
 
 The work is simulated (sleeps stand in for model calls and encoders) but the
 behaviour around it is real: progress is stored and notified, abort requests
-stop the work, transient errors fail the attempt, periodic jobs run on cron.
+and time limits stop the work, transient errors are retried with backoff,
+periodic jobs run on cron.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-from procrastinate.exceptions import JobAborted
 from pydantic import BaseModel, ConfigDict, Field
 
 from db import job_store
 from jobs.context import SyncTaskContext, TaskContext, job_pool
 from jobs.registry import registry
+from jobs.retry import RetryPolicy
+from jobs.time_limits import SoftTimeLimitExceeded
 
 
 class _Args(BaseModel):
@@ -28,18 +30,26 @@ class GenerateText(_Args):
     seconds_per_token: float = Field(default=0.0, ge=0, le=1, description="Simulated model speed.")
 
 
-@registry.task(name="llm.generate", args=GenerateText, queue="llm")
+@registry.task(
+    name="llm.generate", args=GenerateText, queue="llm", time_limit=600, soft_time_limit=540
+)
 async def generate_text(ctx: TaskContext, args: GenerateText) -> dict[str, object]:
-    """Generate text for a prompt, reporting progress every 10% of the tokens."""
+    """Generate text for a prompt, reporting progress every 10% of the tokens.
+
+    At its soft time limit it stops and returns the text so far, marked truncated.
+    """
     words = args.prompt.split() or ["..."]
     tokens: list[str] = []
     step = max(1, args.max_tokens // 10)
-    for index in range(args.max_tokens):
-        tokens.append(words[index % len(words)])
-        if args.seconds_per_token:
-            await asyncio.sleep(args.seconds_per_token)
-        if (index + 1) % step == 0 or index + 1 == args.max_tokens:
-            await ctx.progress(100 * (index + 1) / args.max_tokens, f"{index + 1} tokens")
+    try:
+        for index in range(args.max_tokens):
+            tokens.append(words[index % len(words)])
+            if args.seconds_per_token:
+                await asyncio.sleep(args.seconds_per_token)
+            if (index + 1) % step == 0 or index + 1 == args.max_tokens:
+                await ctx.progress(100 * (index + 1) / args.max_tokens, f"{index + 1} tokens")
+    except SoftTimeLimitExceeded:
+        return {"text": " ".join(tokens), "tokens": len(tokens), "truncated": True}
     return {"text": " ".join(tokens), "tokens": len(tokens)}
 
 
@@ -51,13 +61,21 @@ class TranscodeVideo(_Args):
     segments: int = Field(default=10, ge=1, le=10_000)
 
 
-@registry.task(name="video.transcode", args=TranscodeVideo, queue="video")
+@registry.task(
+    name="video.transcode",
+    args=TranscodeVideo,
+    queue="video",
+    time_limit=6 * 3600,
+    soft_time_limit=6 * 3600 - 300,
+)
 def transcode_video(ctx: SyncTaskContext, args: TranscodeVideo) -> dict[str, object]:
-    """Transcode a video segment by segment (sync: it checks for abort between segments)."""
+    """Transcode a video segment by segment.
+
+    Sync: between segments it stops if asked to (abort, shutdown, soft time limit).
+    """
     per_segment = args.duration_seconds / args.segments
     for segment in range(args.segments):
-        if ctx.should_stop():
-            raise JobAborted(f"stopped after {segment} of {args.segments} segments")
+        ctx.stop_if_requested()
         time.sleep(per_segment)
         ctx.progress(100 * (segment + 1) / args.segments, f"segment {segment + 1}/{args.segments}")
     return {"output": args.video_url.rsplit("/", 1)[-1] + ".mp4", "segments": args.segments}
@@ -67,17 +85,45 @@ class TransientToolError(Exception):
     """A tool failure worth retrying (timeouts, 5xx)."""
 
 
+class ToolRejectedError(Exception):
+    """A tool refused the call (bad input, 4xx): retrying the same call cannot help."""
+
+
 class RunTool(_Args):
     tool: str = Field(min_length=1, max_length=200)
     input: dict[str, object] = Field(default_factory=dict)
     fail_first_attempts: int = Field(
         default=0, ge=0, le=100, description="Simulate this many transient failures first."
     )
+    reject_first_attempts: int = Field(
+        default=0,
+        ge=0,
+        le=100,
+        description="Simulate this many rejections first (permanent: never retried by itself).",
+    )
 
 
-@registry.task(name="tools.run", args=RunTool, queue="tools")
+@registry.task(
+    name="tools.run",
+    args=RunTool,
+    queue="tools",
+    retry=RetryPolicy(
+        max_attempts=3,
+        backoff="exponential",
+        initial_delay=0.5,
+        max_delay=30,
+        jitter=0.2,
+        retry_on=(TransientToolError,),
+    ),
+)
 async def run_tool(ctx: TaskContext, args: RunTool) -> dict[str, object]:
-    """Call an external tool; its first ``fail_first_attempts`` attempts fail transiently."""
+    """Call an external tool; transient failures are retried (3 attempts, backoff from 0.5 s).
+
+    Its first ``reject_first_attempts`` attempts are rejected (final), then its
+    first ``fail_first_attempts`` fail transiently.
+    """
+    if ctx.attempt <= args.reject_first_attempts:
+        raise ToolRejectedError(f"{args.tool} rejected the input (attempt {ctx.attempt})")
     if ctx.attempt <= args.fail_first_attempts:
         raise TransientToolError(f"{args.tool} timed out (attempt {ctx.attempt})")
     return {"tool": args.tool, "output": args.input, "attempt": ctx.attempt}

@@ -5,6 +5,9 @@ A task is written as ``async def f(ctx: TaskContext, args: Model) -> result``
 arguments when a job is created, publishes their JSON Schema (``GET /tasks``),
 and installs every task on a procrastinate ``App`` with a wrapper that
 re-validates the stored arguments and turns the return value into JSON.
+Each task also declares its execution controls: default queue and priority,
+retry policy, time limits, cron schedule; all are checked at declaration, so a
+bad one stops the process at start-up.
 
 The registry is declarative (decorators record specs, nothing connects), so
 ``build_app()`` can install the same tasks on several independent apps.
@@ -12,10 +15,11 @@ The registry is declarative (decorators record specs, nothing connects), so
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import procrastinate
@@ -23,8 +27,11 @@ from croniter import croniter
 from procrastinate.job_context import JobContext
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from jobs.context import SyncTaskContext, TaskContext
+from jobs.context import SyncTaskContext, TaskContext, job_clock
 from jobs.errors import InvalidArguments, InvalidJobOptions, UnknownTask
+from jobs.retry import RetryPolicy
+from jobs.sync_runner import run_in_thread
+from jobs.time_limits import SoftInterruptible, TimeLimits, check_time_limits
 
 #: Queue names end up in NOTIFY channel names (``procrastinate_queue_v1#<queue>``),
 #: which Postgres truncates at 63 bytes; 40 characters keeps them whole.
@@ -63,10 +70,19 @@ class TaskSpec:
     #: Cron expression (5 fields, or 6 with seconds) of a periodic task; one job per tick
     #: however many workers run.
     cron: str | None = None
+    #: Installed as procrastinate's retry strategy; None: a failure is final.
+    retry: RetryPolicy | None = None
+    #: Default soft/hard time limits of each attempt (a job may override them).
+    time_limits: TimeLimits = field(default_factory=TimeLimits)
 
     @property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.func)
+
+    @property
+    def periodic_id(self) -> str:
+        """procrastinate's id of the task's schedule (its deduplication key with the tick)."""
+        return self.name
 
     def validate(self, args: Any) -> dict[str, Any]:
         """Validate raw arguments; returns them as JSON-ready data (what is stored in the job)."""
@@ -93,21 +109,35 @@ class TaskSpec:
         return kwargs
 
     def procrastinate_function(self) -> Callable[..., Any]:
-        """The function procrastinate runs: rebuild the model, call the task, return JSON."""
+        """The function procrastinate runs: rebuild the model, call the task, return JSON.
+
+        Both kinds are coroutines for procrastinate: an async task's coroutine is
+        awaited so its soft time limit can be raised inside it; a sync task runs
+        in a daemon thread of its own (:mod:`jobs.sync_runner`).
+        """
         spec = self
         if self.is_async:
 
             async def run_async(context: JobContext, **kwargs: Any) -> Any:
                 args = spec.args_model.model_validate(spec.task_arguments(kwargs))
-                result = await spec.func(TaskContext(context), args)
+                running = spec.func(TaskContext(context), args)
+                clock = job_clock(context)
+                if clock is not None and clock.limits.soft is not None:
+                    running = SoftInterruptible(running, clock)
+                result = await running
                 return _to_json.dump_python(result, mode="json")
 
             function: Callable[..., Any] = run_async
         else:
 
-            def run_sync(context: JobContext, **kwargs: Any) -> Any:
+            async def run_sync(context: JobContext, **kwargs: Any) -> Any:
                 args = spec.args_model.model_validate(spec.task_arguments(kwargs))
-                result = spec.func(SyncTaskContext(context), args)
+                assert context.job.id is not None
+                result = await run_in_thread(
+                    functools.partial(spec.func, SyncTaskContext(context), args),
+                    job_id=context.job.id,
+                    clock=job_clock(context),
+                )
                 return _to_json.dump_python(result, mode="json")
 
             function = run_sync
@@ -132,11 +162,23 @@ class TaskRegistry:
         queue: str = DEFAULT_QUEUE,
         priority: int = 0,
         cron: str | None = None,
+        retry: RetryPolicy | None = None,
+        time_limit: float | None = None,
+        soft_time_limit: float | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Declare a task; every option is checked here, so a bad one fails at import.
+
+        ``retry``: its :class:`~jobs.retry.RetryPolicy` (default: never retried).
+        ``time_limit`` / ``soft_time_limit``: seconds per attempt (see
+        :mod:`jobs.time_limits`). ``cron``: run it periodically.
+        """
         check_queue(queue)
         check_priority(priority)
         if cron is not None and not croniter.is_valid(cron):
             raise InvalidJobOptions("cron", f"{cron!r} is not a valid cron expression")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise InvalidJobOptions("retry", "must be a jobs.retry.RetryPolicy")
+        limits = check_time_limits(time_limit, soft_time_limit)
 
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
             if name in self._specs:
@@ -149,6 +191,8 @@ class TaskRegistry:
                 priority=priority,
                 description=inspect.cleandoc(func.__doc__ or "").split("\n\n")[0],
                 cron=cron,
+                retry=retry,
+                time_limits=limits,
             )
             return func
 
@@ -166,6 +210,10 @@ class TaskRegistry:
     def __len__(self) -> int:
         return len(self._specs)
 
+    def queues(self) -> set[str]:
+        """The default queues of the registered tasks."""
+        return {spec.queue for spec in self._specs.values()}
+
     def install(self, app: procrastinate.App) -> None:
         """Register every task on a procrastinate app (the worker side)."""
         for spec in self:
@@ -174,11 +222,13 @@ class TaskRegistry:
                 queue=spec.queue,
                 priority=spec.priority,
                 pass_context=True,
+                # the policy is procrastinate's retry strategy: plain CLI workers apply it
+                retry=spec.retry or False,
             )(spec.procrastinate_function())
             if spec.cron is not None:
                 # procrastinate defers periodic jobs from every worker; its
                 # procrastinate_periodic_defers unique key makes exactly one win per tick.
-                app.periodic(cron=spec.cron, periodic_id=spec.name)(task)
+                app.periodic(cron=spec.cron, periodic_id=spec.periodic_id)(task)
 
 
 #: The registry of pgjobs' tasks; task modules decorate with ``registry.task``.

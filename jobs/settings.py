@@ -8,10 +8,11 @@ worker's pool factory), never at import time, so tests can pass
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
+from croniter import croniter
 from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIB = 1024 * 1024
 
@@ -36,6 +37,10 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, ge=1, le=65535)
     #: Requests with a larger body are refused with 413 before they are parsed.
     max_body_bytes: int = Field(default=MIB, gt=0)
+    #: The same limit for ``POST /batches``, whose 10,000 jobs need more room than one job.
+    max_batch_body_bytes: int = Field(default=16 * MIB, gt=0)
+    #: Seconds an Idempotency-Key names what it created; after that it may be reused.
+    idempotency_ttl_seconds: float = Field(default=24 * 3600.0, gt=0)
     #: Connection pool bounds for one process (API + procrastinate share it).
     pool_min_size: int = Field(default=2, ge=1)
     pool_max_size: int = Field(default=10, ge=1)
@@ -43,8 +48,53 @@ class Settings(BaseSettings):
     pool_timeout: float = Field(default=10.0, gt=0)
     #: Jobs a worker runs at once (``procrastinate worker --concurrency`` overrides it).
     worker_concurrency: int = Field(default=4, ge=1)
-    #: A worker whose heartbeat is older than this is not counted as alive by /health.
+    #: A worker whose heartbeat is older than this is not counted as alive by /health,
+    #: and the jobs it was running are rescued (docs/reliability.md).
     worker_stalled_after_seconds: float = Field(default=30.0, gt=0)
+    #: Seconds between a worker's heartbeats; at most half of worker_stalled_after_seconds.
+    worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    #: On SIGTERM, seconds running jobs get to finish before they are aborted and requeued.
+    worker_shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    #: Stalled-job rescue: on, its cron (a 6th field, last, counts seconds), and how many times a
+    #: job of a task without a retry policy runs before a lost attempt fails it.
+    rescue_enabled: bool = True
+    rescue_cron: str = "* * * * * */10"
+    rescue_max_attempts: int = Field(default=3, ge=1)
+    #: Retention: on, its cron, and how long finished jobs are kept, by final status.
+    retention_enabled: bool = True
+    retention_cron: str = "*/10 * * * *"
+    retention_succeeded_days: float = Field(default=7.0, gt=0)
+    retention_failed_days: float = Field(default=30.0, gt=0)
+    retention_cancelled_days: float = Field(default=7.0, gt=0)
+    retention_aborted_days: float = Field(default=7.0, gt=0)
+    #: Succeeded runs of pgjobs' own maintenance tasks (one every 10 s) are kept this long.
+    retention_maintenance_hours: float = Field(default=1.0, gt=0)
+    #: Jobs deleted per retention transaction (short transactions, short locks).
+    retention_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    #: A worker stops itself (for its supervisor to restart it) once this many sync task
+    #: threads it abandoned at their hard time limit are still running (docs/controls.md).
+    worker_max_abandoned_threads: int = Field(default=2, ge=1)
+    #: Queues workers may be started on besides the tasks' default queues (comma-separated),
+    #: for jobs routed elsewhere at creation; ``pgjobs worker --queues`` refuses any other name.
+    extra_queues: Annotated[tuple[str, ...], NoDecode] = ()
+    #: Readiness (GET /health/ready): queues that must be served (comma-separated), and the
+    #: longest a runnable job may wait in one of them before the process is not ready.
+    ready_queues: Annotated[tuple[str, ...], NoDecode] = ()
+    ready_max_queue_lag_seconds: float = Field(default=60.0, gt=0)
+    #: Seconds between the background checks whose last result GET /health reports.
+    health_check_interval_seconds: float = Field(default=5.0, gt=0)
+    #: Seconds /metrics and the dashboard reuse their SQL figures (queued/running counts,
+    #: queue lag, workers), and the most the totals by state (a full scan of the jobs
+    #: table, re-read sooner when it is cheap: jobs/queue_stats.py) are reused.
+    metrics_cache_seconds: float = Field(default=2.0, ge=0)
+    metrics_totals_cache_seconds: float = Field(default=30.0, ge=0)
+    #: Live streams (SSE): messages buffered per client before a slow one is dropped (it
+    #: reconnects and resumes), streams per API process, keep-alive interval, and how long
+    #: an event id skipped by an uncommitted transaction is waited for (docs/observability.md).
+    events_client_buffer: int = Field(default=1000, ge=10)
+    events_max_clients: int = Field(default=1000, ge=1)
+    events_keepalive_seconds: float = Field(default=15.0, gt=0)
+    events_gap_grace_seconds: float = Field(default=10.0, gt=0)
     #: Where ``pgjobs dev`` keeps its embedded Postgres.
     data_dir: Path = Path(".pgjobs")
     #: Page size of GET /jobs when the client gives none, and its upper bound.
@@ -58,6 +108,20 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("extra_queues", "ready_queues", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("rescue_cron", "retention_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not croniter.is_valid(value):
+            raise ValueError(f"{value!r} is not a valid cron expression")
         return value
 
     def require_database_url(self) -> str:
@@ -81,4 +145,10 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError("PGJOBS_ENVIRONMENT=production requires DATABASE_URL")
     if settings.pool_min_size > settings.pool_max_size:
         raise SettingsError("PGJOBS_POOL_MIN_SIZE must not exceed PGJOBS_POOL_MAX_SIZE")
+    if settings.worker_heartbeat_seconds * 2 > settings.worker_stalled_after_seconds:
+        # a worker must be able to miss a heartbeat without being taken for dead
+        raise SettingsError(
+            "PGJOBS_WORKER_HEARTBEAT_SECONDS must be at most half of "
+            "PGJOBS_WORKER_STALLED_AFTER_SECONDS"
+        )
     return settings

@@ -1,56 +1,69 @@
-"""/health: is the database reachable, is its schema at alembic head, are workers alive."""
+"""``/health`` (liveness) and ``/health/ready`` (readiness).
+
+``/health`` answers 200 whenever the process runs, without touching the
+database: it reports the result of the last background check (every
+``PGJOBS_HEALTH_CHECK_INTERVAL_SECONDS``), so a liveness probe never restarts
+the API because Postgres is slow or down. ``/health/ready`` runs the checks now
+(``jobs.health``) and answers 503, saying what is wrong, unless all pass.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import ServicesDep
-from api.schemas import DatabaseHealth, Health, WorkersHealth
-from db import status as db_status
-from migrations.runner import head_revision
+from api.observability import ObservabilityDep
+from api.schemas import DatabaseHealth, Health, QueueHealth, WorkersHealth
+from jobs.health import HealthReport
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health", response_model=Health, responses={503: {"model": Health}})
-async def health(services: ServicesDep) -> JSONResponse:
-    """200 when the database answers at the expected schema revision, else 503 saying why.
-
-    Workers are reported, and their absence is a "degraded" 200: jobs are still
-    accepted and will run when a worker starts.
-    """
-    expected = head_revision()
-    problems: list[str] = []
-    database = DatabaseHealth(reachable=False, expected_revision=expected)
-    workers = WorkersHealth(alive=0, ids=[])
-    try:
-        async with services.pool.connection(timeout=2.0) as conn:
-            revision = await db_status.schema_revision(conn)
-            rows = await db_status.worker_list(conn)
-        database = DatabaseHealth(
-            reachable=True,
-            revision=revision,
-            expected_revision=expected,
-            at_head=revision == expected,
+@router.get("/health", response_model=Health)
+async def liveness(observability: ObservabilityDep) -> JSONResponse:
+    """200 while the process is up; the body is the last readiness check (see checked_at)."""
+    report = observability.monitor.last
+    if report is None:
+        body = Health(
+            status="down",
+            problems=["not checked yet"],
+            database=DatabaseHealth(reachable=False, expected_revision=""),
+            workers=WorkersHealth(alive=0, ids=[]),
         )
-        stalled_after = services.settings.worker_stalled_after_seconds
-        alive = [row["id"] for row in rows if row["heartbeat_age_seconds"] < stalled_after]
-        workers = WorkersHealth(alive=len(alive), ids=alive)
-    except Exception as error:  # any failure to talk to Postgres is the answer, not a crash
-        database.error = type(error).__name__
-        problems.append("database unreachable")
-    if database.reachable and not database.at_head:
-        problems.append(f"schema at {database.revision}, expected {expected}: run `pgjobs migrate`")
-    if database.reachable and workers.alive == 0:
-        problems.append("no live worker: jobs are accepted but will not run")
-    if not database.reachable or not database.at_head:
-        overall = "down"
-    elif problems:
-        overall = "degraded"
     else:
-        overall = "ok"
-    body = Health(status=overall, problems=problems, database=database, workers=workers)
+        body = _body(report)
+    return JSONResponse(status_code=200, content=body.model_dump(mode="json"))
+
+
+@router.get("/health/ready", response_model=Health, responses={503: {"model": Health}})
+async def readiness(observability: ObservabilityDep) -> JSONResponse:
+    """200 when the database is reachable at the expected schema, live events flow, a worker
+    is alive and no queue of PGJOBS_READY_QUEUES lags past its limit; else 503 saying why."""
+    report = await observability.monitor.refresh()
     return JSONResponse(
-        status_code=503 if overall == "down" else 200, content=body.model_dump(mode="json")
+        status_code=200 if report.ready else 503, content=_body(report).model_dump(mode="json")
+    )
+
+
+def _body(report: HealthReport) -> Health:
+    database = report.database
+    return Health(
+        status=report.status,
+        problems=report.problems,
+        database=DatabaseHealth(
+            reachable=database.reachable,
+            revision=database.revision,
+            expected_revision=database.expected_revision,
+            at_head=database.at_head,
+            error=database.error,
+        ),
+        workers=WorkersHealth(alive=len(report.alive_worker_ids), ids=report.alive_worker_ids),
+        queues={
+            name: QueueHealth(
+                runnable=queue.runnable, oldest_seconds=queue.oldest_seconds, ok=queue.ok
+            )
+            for name, queue in report.queues.items()
+        },
+        live_events=report.live_events,
+        checked_at=report.checked_at,
     )

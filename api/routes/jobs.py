@@ -3,30 +3,64 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response, status
+from pydantic import BaseModel
 
 from api import presenters
-from api.deps import ServicesDep
+from api.deps import Services, ServicesDep
 from api.schemas import Job, JobCreate, JobPage, JobStatus
-from db import job_store
-from jobs import control
-from jobs.enqueue import JobRequest, defer_prepared, prepare
-from jobs.errors import IdempotencyKeyReused
+from db.idempotency_store import KeyClaim
+from jobs import control, idempotency
+from jobs.enqueue import EnqueuedJob, JobRequest, defer_prepared, prepare
 
 router = APIRouter(tags=["jobs"])
 
 #: Who the API records as a job's creator until API keys name the caller.
 API_CREATOR = "api"
 
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=200,
+        description="Send the request again with the same key to get the same answer, "
+        "never a second creation. Keys expire after PGJOBS_IDEMPOTENCY_TTL_SECONDS.",
+    ),
+]
 
-def request_fingerprint(body: JobCreate) -> str:
-    """sha256 of the request's canonical JSON: equal bodies, equal fingerprints."""
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+
+def job_request(body: JobCreate) -> JobRequest:
+    """The job a ``POST /jobs`` body, or one item of a ``POST /batches`` body, asks for."""
+    return JobRequest(
+        task=body.task,
+        args=body.args,
+        queue=body.queue,
+        priority=body.priority,
+        schedule_at=body.schedule_at,
+        schedule_in=body.schedule_in,
+        lock=body.lock,
+        queueing_lock=body.queueing_lock,
+        unique=body.unique,
+        time_limit=body.time_limit,
+        soft_time_limit=body.soft_time_limit,
+    )
+
+
+def idempotency_claim(
+    services: Services, key: str | None, endpoint: str, body: BaseModel
+) -> KeyClaim | None:
+    """The claim of an ``Idempotency-Key`` header, scoped to the caller; None without one."""
+    if key is None:
+        return None
+    return idempotency.claim(
+        scope=API_CREATOR,
+        key=key,
+        endpoint=endpoint,
+        body=body.model_dump(mode="json", exclude_defaults=True),
+        ttl_seconds=services.settings.idempotency_ttl_seconds,
+    )
 
 
 @router.post(
@@ -34,7 +68,10 @@ def request_fingerprint(body: JobCreate) -> str:
     status_code=status.HTTP_201_CREATED,
     responses={
         200: {"description": "Replay of an Idempotency-Key: the job created the first time."},
-        409: {"description": "Queueing lock taken, or Idempotency-Key reused with another body."},
+        409: {
+            "description": "Queueing lock taken (or an identical unique job queued), "
+            "or Idempotency-Key reused with another body."
+        },
         413: {"description": "Body over the size limit."},
         422: {"description": "Unknown task, invalid arguments or options."},
     },
@@ -43,47 +80,28 @@ async def create_job(
     body: JobCreate,
     response: Response,
     services: ServicesDep,
-    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Job:
-    """Create a job. The job and its pgjobs record are one statement in one transaction."""
-    fingerprint = request_fingerprint(body) if idempotency_key else None
-    new_job = prepare(
-        JobRequest(
-            task=body.task,
-            args=body.args,
-            queue=body.queue,
-            priority=body.priority,
-            schedule_at=body.schedule_at,
-            schedule_in=body.schedule_in,
-            lock=body.lock,
-            queueing_lock=body.queueing_lock,
-            idempotency_key=idempotency_key,
-            request_fingerprint=fingerprint,
-        ),
-        tasks=services.tasks,
-    )
-    try:
-        async with services.pool.connection() as conn:
-            (created,) = await defer_prepared(conn, [new_job], created_by=API_CREATOR)
-    except job_store.IdempotencyKeyTaken:
-        assert idempotency_key is not None
-        return await _replay(services, idempotency_key, fingerprint, response)
-    response.headers["Location"] = f"/jobs/{created.id}"
-    return presenters.created_job(created)
-
-
-async def _replay(
-    services: ServicesDep, key: str, fingerprint: str | None, response: Response
-) -> Job:
+    """Create a job. The job, its pgjobs record and its idempotency key are one statement."""
+    new_job = prepare(job_request(body), tasks=services.tasks)
+    key = idempotency_claim(services, idempotency_key, "POST /jobs", body)
     async with services.pool.connection() as conn:
-        original = await job_store.job_get_by_idempotency_key(conn, key)
-        # None: the first job was deleted between our insert and this read (retention).
-        if original is None or original["request_fingerprint"] != fingerprint:
-            raise IdempotencyKeyReused(key)
-        detail = await control.get_job(conn, original["id"])
-    response.status_code = status.HTTP_200_OK
-    response.headers["Location"] = f"/jobs/{original['id']}"
-    return presenters.job(detail)
+
+        async def insert() -> EnqueuedJob:
+            (created,) = await defer_prepared(
+                conn, [new_job], created_by=API_CREATOR, idempotency=key
+            )
+            return created
+
+        outcome = await idempotency.create_once(conn, key, insert)
+        if isinstance(outcome, idempotency.Replay):
+            assert outcome.job_id is not None, "the fingerprint names the endpoint: a job key"
+            detail = await control.get_job(conn, outcome.job_id)
+            response.status_code = status.HTTP_200_OK
+            response.headers["Location"] = f"/jobs/{outcome.job_id}"
+            return presenters.job(detail)
+    response.headers["Location"] = f"/jobs/{outcome.id}"
+    return presenters.created_job(outcome)
 
 
 @router.get("/jobs/{job_id}", responses={404: {"description": "No such job."}})

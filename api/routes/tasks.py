@@ -19,6 +19,9 @@ async def list_tasks(services: ServicesDep) -> list[TaskInfo]:
             priority=spec.priority,
             description=spec.description,
             cron=spec.cron,
+            retry=spec.retry.describe() if spec.retry is not None else None,
+            time_limit=spec.time_limits.hard,
+            soft_time_limit=spec.time_limits.soft,
             args_schema=spec.json_schema(),
         )
         for spec in services.tasks

@@ -13,16 +13,33 @@
 -- Parallel arrays keep the statement one shape whatever N is, so it is planned once.
 -- procrastinate_defer_jobs_v1 returns ids in the order of its input array, and
 -- WITH ORDINALITY on both sides pairs each id with its request row.
+-- With %(batch_id)s the statement also creates that batch (POST /batches): the batch
+-- row and its members commit together or not at all (the foreign keys are checked at
+-- the end of the statement, when both rows exist).
+-- With %(idempotency_key)s it claims the key for the new job (or batch), last:
+-- an expired row holding the key is deleted first (the claim reads the delete's
+-- count, which orders the two, and a row this statement deleted is no conflict in
+-- the primary key). A live key makes the claim fail with a unique violation, which
+-- undoes the jobs above; if another request holds the key uncommitted, the
+-- primary-key check waits for it to commit first, so the loser can then read the
+-- winner's job. Two requests reusing one expired key queue on its row lock: the
+-- second finds it already deleted, and then conflicts with the first's new key.
+-- A job's own time limits (NULL: its task's defaults) go on its record, read at each start.
 WITH requested AS (
     SELECT *
       FROM unnest(
             %(queue_names)s::text[], %(task_names)s::text[], %(priorities)s::integer[],
             %(locks)s::text[], %(queueing_locks)s::text[], %(args)s::jsonb[],
-            %(scheduled_ats)s::timestamptz[], %(idempotency_keys)s::text[],
-            %(request_fingerprints)s::text[]
+            %(scheduled_ats)s::timestamptz[], %(time_limits)s::double precision[],
+            %(soft_time_limits)s::double precision[]
            ) WITH ORDINALITY
            AS r(queue_name, task_name, priority, lock, queueing_lock, args, scheduled_at,
-                idempotency_key, request_fingerprint, position)
+                time_limit, soft_time_limit, position)
+), batch AS (
+    INSERT INTO pgjobs_batches (id, created_by, size)
+    SELECT %(batch_id)s::uuid, %(created_by)s, count(*)
+      FROM requested
+    HAVING %(batch_id)s::uuid IS NOT NULL
 ), deferred AS (
     SELECT d.job_id, d.position
       FROM unnest(procrastinate_defer_jobs_v1(
@@ -33,14 +50,31 @@ WITH requested AS (
                FROM requested)
            )) WITH ORDINALITY AS d(job_id, position)
 ), recorded AS (
-    INSERT INTO pgjobs_jobs (job_id, created_by, idempotency_key, request_fingerprint, batch_id)
-    SELECT deferred.job_id, %(created_by)s, requested.idempotency_key,
-           requested.request_fingerprint, %(batch_id)s
+    INSERT INTO pgjobs_jobs (job_id, created_by, batch_id, time_limit_seconds,
+                             soft_time_limit_seconds)
+    SELECT deferred.job_id, %(created_by)s, %(batch_id)s::uuid, requested.time_limit,
+           requested.soft_time_limit
       FROM deferred
       JOIN requested USING (position)
     RETURNING job_id, created_at
+), released AS (
+    DELETE FROM pgjobs_idempotency_keys
+     WHERE scope = %(idempotency_scope)s::text AND key = %(idempotency_key)s::text
+       AND expires_at <= now()
+    RETURNING key
+), claimed AS (
+    INSERT INTO pgjobs_idempotency_keys (scope, key, request_fingerprint, job_id, batch_id,
+                                         expires_at)
+    SELECT %(idempotency_scope)s::text, %(idempotency_key)s::text, %(request_fingerprint)s,
+           CASE WHEN %(batch_id)s::uuid IS NULL THEN (SELECT min(job_id) FROM deferred) END,
+           %(batch_id)s::uuid, now() + make_interval(secs => %(idempotency_ttl_seconds)s)
+      FROM (SELECT count(*) FROM released) AS release_first
+     WHERE %(idempotency_key)s::text IS NOT NULL
 )
-SELECT job_id AS id, created_at FROM recorded ORDER BY job_id;
+SELECT recorded.job_id AS id, recorded.created_at
+  FROM recorded
+  JOIN deferred USING (job_id)
+ ORDER BY deferred.position;
 
 -- job_get --
 -- One job: procrastinate's row, pgjobs' record and the times read off its events.
@@ -49,10 +83,11 @@ SELECT job.id, job.queue_name AS queue, job.task_name AS task, job.priority, job
        job.attempts, job.abort_requested, job.worker_id,
        COALESCE(record.created_at, times.deferred_at) AS created_at,
        times.started_at, times.finished_at,
-       record.created_by, record.idempotency_key, record.request_fingerprint, record.batch_id,
+       record.created_by, record.batch_id,
        record.result, record.error_type, record.error_message, record.error_traceback,
        record.progress_percent, record.progress_message, record.progress_updated_at,
-       record.cancel_requested_by, record.cancel_requested_at
+       record.cancel_requested_by, record.cancel_requested_at,
+       record.time_limit_seconds, record.soft_time_limit_seconds
   FROM procrastinate_jobs job
   LEFT JOIN pgjobs_jobs record ON record.job_id = job.id
   CROSS JOIN LATERAL (
@@ -217,12 +252,6 @@ SELECT pg_notify('pgjobs_progress_v1',
                                    'message', progress_message)::text)
   FROM saved;
 
--- worker_list --
--- Live procrastinate workers with the age of their heartbeat.
-SELECT id, last_heartbeat, extract(epoch FROM now() - last_heartbeat) AS heartbeat_age_seconds
-  FROM procrastinate_workers
- ORDER BY id;
-
 -- schema_revision --
 -- The alembic revision the database is at (the table is missing when it was never migrated).
 SELECT version_num FROM alembic_version;
@@ -278,15 +307,15 @@ SELECT 'sequence', sequencename, data_type::text
   FROM pg_sequences WHERE schemaname = current_schema()
  ORDER BY 1, 2;
 
--- job_get_by_idempotency_key --
--- The job created with an idempotency key, with the fingerprint of the request that created it.
-SELECT record.job_id AS id, record.request_fingerprint, record.created_at
-  FROM pgjobs_jobs record
- WHERE record.idempotency_key = %(key)s;
-
 -- job_count_by_status --
 -- Number of jobs in each status (procrastinate's status column, no index needed for a full count).
 SELECT status::text AS status, count(*) AS count
   FROM procrastinate_jobs
  GROUP BY status
  ORDER BY status;
+
+-- job_time_limits_get --
+-- A job's own time limits, read by the worker when an attempt starts (a primary-key lookup).
+SELECT time_limit_seconds, soft_time_limit_seconds
+  FROM pgjobs_jobs
+ WHERE job_id = %(job_id)s;

@@ -82,10 +82,12 @@ class Stack:
         except httpx.HTTPError:
             return False
 
-    def start_worker(self, *args: str, **env: str) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, *args: str, app: str = "jobs.app", **env: str
+    ) -> subprocess.Popen[bytes]:
         index = len(self.workers)
         worker = self._spawn(
-            [sys.executable, "-m", "procrastinate", "--app=jobs.app", "worker", *args],
+            [sys.executable, "-m", "procrastinate", f"--app={app}", "worker", *args],
             f"worker-{index}.log",
             **env,
         )

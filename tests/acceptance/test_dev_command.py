@@ -36,7 +36,7 @@ def test_dev_runs_api_worker_and_embedded_postgres_then_stops_cleanly(tmp_path: 
 
         def healthy() -> dict[str, object] | None:
             try:
-                body: dict[str, object] = httpx.get(base + "/health", timeout=1).json()
+                body: dict[str, object] = httpx.get(base + "/health/ready", timeout=1).json()
             except httpx.HTTPError:
                 return None
             return body if body["status"] == "ok" else None

@@ -38,16 +38,20 @@ def test_created_job_runs_to_succeeded_with_its_result(stack: Stack) -> None:
 
 def test_failing_job_ends_failed_with_its_traceback(stack: Stack) -> None:
     stack.start_api()
-    stack.start_worker()
+    # retries come due between polls: poll often so the 3 attempts take ~2 s, not ~10 s
+    stack.start_worker("--fetch-job-polling-interval", "0.2")
     with stack.client() as client:
+        # more transient failures than tools.run's policy allows attempts (3)
         created = client.post(
-            "/jobs", json={"task": "tools.run", "args": {"tool": "flaky", "fail_first_attempts": 3}}
+            "/jobs", json={"task": "tools.run", "args": {"tool": "flaky", "fail_first_attempts": 5}}
         )
         job = wait_for(
             lambda: _job_in(client, created.json()["id"], "succeeded", "failed"),
             what="the job to fail",
         )
     assert job["status"] == "failed"
+    assert job["attempts"] == 3
+    assert [attempt["outcome"] for attempt in job["attempt_history"]] == ["failed"] * 3
     assert job["error"]["type"] == "jobs.examples.TransientToolError"
     assert "Traceback (most recent call last)" in job["error"]["traceback"]
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import procrastinate
 import psycopg
 
 from jobs.engine import build_app
+from jobs.registry import TaskRegistry
 from jobs.settings import Settings
 
 
@@ -27,4 +32,36 @@ async def run_worker_until_idle(settings: Settings, **options: Any) -> procrasti
         await app.run_worker_async(
             wait=False, install_signal_handlers=False, listen_notify=False, **options
         )
+    return app
+
+
+async def run_worker_until(
+    settings: Settings,
+    done: Callable[[], Awaitable[bool]],
+    *,
+    deadline_seconds: float = 20.0,
+    tasks: TaskRegistry | None = None,
+    **options: Any,
+) -> procrastinate.App:
+    """Run a real worker in-process (polling every 0.1 s, so retries and schedules come due
+    promptly) until ``done()`` is true; fails after the deadline or if the worker stops first."""
+    app = build_app(settings) if tasks is None else build_app(settings, tasks=tasks)
+    async with app.open_async():
+        worker = asyncio.create_task(
+            app.run_worker_async(
+                install_signal_handlers=False,
+                fetch_job_polling_interval=0.1,
+                **{"listen_notify": False, **options},
+            )
+        )
+        try:
+            deadline = time.monotonic() + deadline_seconds
+            while not await done():
+                assert not worker.done(), "the worker stopped before the condition held"
+                assert time.monotonic() < deadline, f"not done after {deadline_seconds} s"
+                await asyncio.sleep(0.05)
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
     return app

@@ -249,12 +249,13 @@ async def test_health_reports_database_schema_and_workers(
     assert body["database"]["at_head"] is True
     assert body["status"] == "degraded"  # no worker yet
     await conn.execute("SELECT procrastinate_register_worker_v1()")
-    healthy = await client.get("/health")
+    healthy = await client.get("/health/ready")  # /health reports the last check; this runs it
     assert healthy.status_code == 200
     assert healthy.json()["status"] == "ok"
     assert healthy.json()["workers"]["alive"] == 1
 
     await conn.execute("UPDATE alembic_version SET version_num = 'procrastinate_03_04_00_50'")
-    stale = await client.get("/health")
+    stale = await client.get("/health/ready")
     assert stale.status_code == 503
     assert "pgjobs migrate" in stale.json()["problems"][0]
+    assert (await client.get("/health")).status_code == 200  # liveness: the process is up

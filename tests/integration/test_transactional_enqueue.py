@@ -82,17 +82,6 @@ async def test_a_failing_pgjobs_insert_takes_the_procrastinate_job_with_it(
     assert await count(conn, "procrastinate_events") == 1
 
 
-async def test_idempotent_replay_returns_the_original_job(
-    client: httpx.AsyncClient, conn: Conn
-) -> None:
-    body = {"task": "tools.run", "args": {"tool": "a"}}
-    first = await client.post("/jobs", json=body, headers={"Idempotency-Key": "same"})
-    replay = await client.post("/jobs", json=body, headers={"Idempotency-Key": "same"})
-    assert (first.status_code, replay.status_code) == (201, 200)
-    assert replay.json()["id"] == first.json()["id"]
-    assert await count(conn, "procrastinate_jobs") == 1
-
-
 async def test_bad_input_from_code_raises_before_writing(database_url: str, conn: Conn) -> None:
     async with await psycopg.AsyncConnection.connect(database_url) as app_conn:
         with pytest.raises(UnknownTask, match="registered tasks"):

@@ -37,24 +37,25 @@ async def test_success_stores_result_progress_and_attempt(
 async def test_failure_stores_error_type_message_and_traceback(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
+    # a rejection is outside tools.run's retry policy: the first failure is final
     created = await client.post(
-        "/jobs", json={"task": "tools.run", "args": {"tool": "curl", "fail_first_attempts": 1}}
+        "/jobs", json={"task": "tools.run", "args": {"tool": "curl", "reject_first_attempts": 1}}
     )
     await run_worker_until_idle(settings)
     job = (await client.get(f"/jobs/{created.json()['id']}")).json()
     assert job["status"] == "failed"
-    assert job["error"]["type"] == "jobs.examples.TransientToolError"
-    assert job["error"]["message"] == "curl timed out (attempt 1)"
+    assert job["error"]["type"] == "jobs.examples.ToolRejectedError"
+    assert job["error"]["message"] == "curl rejected the input (attempt 1)"
     assert "Traceback (most recent call last)" in job["error"]["traceback"]
-    assert "raise TransientToolError" in job["error"]["traceback"]
-    assert job["attempt_history"][0]["error"]["type"] == "jobs.examples.TransientToolError"
+    assert "raise ToolRejectedError" in job["error"]["traceback"]
+    assert job["attempt_history"][0]["error"]["type"] == "jobs.examples.ToolRejectedError"
 
 
 async def test_retry_then_success_keeps_both_attempts(
     client: httpx.AsyncClient, settings: Settings
 ) -> None:
     created = await client.post(
-        "/jobs", json={"task": "tools.run", "args": {"tool": "curl", "fail_first_attempts": 1}}
+        "/jobs", json={"task": "tools.run", "args": {"tool": "curl", "reject_first_attempts": 1}}
     )
     job_id = created.json()["id"]
     await run_worker_until_idle(settings)

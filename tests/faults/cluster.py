@@ -1,0 +1,648 @@
+"""A fault-injection harness: an API, supervised workers and a stream of jobs on a Postgres
+the harness owns, plus the faults (kill a worker mid-job, restart or stop Postgres,
+terminate backends) and the verdict (lost, duplicated, concurrent, unexplained runs).
+
+Used by the bounded suite (``tests/faults``) and by ``bench/faults.py``. It only ever
+restarts the embedded server it was given, never a shared one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import os
+import pwd
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+import psycopg
+
+from tests.postgres import PostgresServer
+
+ROOT = Path(__file__).resolve().parents[2]
+TASK = "faults.record"  # tests/faults/recording.py, never imported here (it registers the task)
+FINAL = frozenset({"succeeded", "failed", "cancelled", "aborted"})
+T = TypeVar("T")
+
+CREATE_EXECUTIONS = """
+CREATE TABLE fault_executions (
+    execution_id uuid PRIMARY KEY,
+    job_id bigint NOT NULL,
+    attempt integer NOT NULL,
+    pid integer NOT NULL,
+    started_at timestamptz NOT NULL,
+    finished_at timestamptz
+);
+CREATE INDEX fault_executions_job_id_idx ON fault_executions (job_id);
+"""
+
+
+def wait_for(
+    probe: Callable[[], T | None], *, within: float, what: str, interval: float = 0.1
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {within}s waiting for {what}: last={last!r}")
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Short liveness intervals, so a fault run takes seconds, not minutes (all settings)."""
+
+    heartbeat: float = 1.0
+    stalled_after: float = 4.0
+    rescue_cron: str = "* * * * * *"
+    grace: float = 10.0
+    pool_timeout: float = 3.0
+    concurrency: int = 2
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PGJOBS_WORKER_HEARTBEAT_SECONDS": str(self.heartbeat),
+            "PGJOBS_WORKER_STALLED_AFTER_SECONDS": str(self.stalled_after),
+            "PGJOBS_RESCUE_CRON": self.rescue_cron,
+            "PGJOBS_WORKER_SHUTDOWN_GRACE_SECONDS": str(self.grace),
+            "PGJOBS_POOL_TIMEOUT": str(self.pool_timeout),
+            "PGJOBS_WORKER_CONCURRENCY": str(self.concurrency),
+        }
+
+
+@dataclass(frozen=True)
+class Submission:
+    at: float
+    status: int | None  # None: no answer (connection refused, timeout)
+    job_id: int | None
+
+
+@dataclass(frozen=True)
+class Kill:
+    pid: int
+    at: float
+    job_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Execution:
+    job_id: int
+    attempt: int
+    pid: int
+    started: float
+    finished: float | None
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def children(pid: int) -> list[int]:
+    """Child process ids of ``pid`` (Linux /proc)."""
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        return [int(child) for child in path.read_text().split()]
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
+
+
+def pg_ctl(data_dir: Path, *args: str, check: bool = True) -> None:
+    """Run an embedded server's own pg_ctl as the owner of its data directory (as pgserver)."""
+    # postmaster.opts (kept after a stop) starts with the path of the postgres binary
+    binary = Path((data_dir / "postmaster.opts").read_text().split('"')[0].strip())
+    owner = pwd.getpwuid(data_dir.stat().st_uid).pw_name
+    subprocess.run(
+        [str(binary.parent / "pg_ctl"), "-D", str(data_dir), "-l", str(data_dir / "log"),
+         "-w", *args],
+        check=check,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        user=owner if os.geteuid() == 0 else None,
+    )  # fmt: skip
+
+
+def stop_embedded(server: PostgresServer) -> None:
+    """Stop an embedded server for good, whichever postmaster runs it now.
+
+    pgserver's own stop only knows the postmaster it started: after a fault
+    restarted the server, it would leave the new one running.
+    """
+    assert server.embedded is not None
+    pg_ctl(server.embedded.data_dir, "stop", "-m", "fast", check=False)
+    server.embedded.stop()
+
+
+class ProcessWatch:
+    """When each worker process (a supervisor's child) was last seen alive, every 0.1 s.
+
+    A run that never recorded its end (its process was killed, or aborted it while
+    the database was down) ended at the latest when its process did.
+    """
+
+    INTERVAL = 0.1
+
+    def __init__(self, supervisors: Callable[[], list[int]]) -> None:
+        self._supervisors = supervisors
+        self.last_seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="process-watch", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.INTERVAL):
+            now = time.time()
+            for supervisor in self._supervisors():
+                for pid in children(supervisor):
+                    if alive(pid):
+                        self.last_seen[pid] = now
+
+    def ended_by(self, pid: int) -> float:
+        """An upper bound of the moment ``pid`` exited (inf while it runs)."""
+        if alive(pid) or pid not in self.last_seen:
+            return float("inf")
+        return self.last_seen[pid] + self.INTERVAL
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+class Load:
+    """A steady stream of ``POST /jobs`` from a thread; every answer is kept."""
+
+    def __init__(self, base_url: str, rate: float, seconds: tuple[float, float]) -> None:
+        self.base_url = base_url
+        self.rate = rate
+        self.seconds = seconds
+        self.submissions: list[Submission] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fault-load", daemon=True)
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        period = 1.0 / self.rate
+        next_at = time.monotonic()
+        with httpx.Client(base_url=self.base_url, timeout=5.0) as client:
+            while not self._stop.is_set():
+                body = {"task": TASK, "args": {"seconds": round(random.uniform(*self.seconds), 3)}}
+                at = time.time()
+                try:
+                    response = client.post("/jobs", json=body)
+                    job_id = response.json().get("id") if response.status_code == 201 else None
+                    self.submissions.append(Submission(at, response.status_code, job_id))
+                except httpx.HTTPError:
+                    self.submissions.append(Submission(at, None, None))
+                next_at += period
+                self._stop.wait(max(0.0, next_at - time.monotonic()))
+
+    def accepted_after(self, moment: float) -> list[Submission]:
+        """Requests sent after ``moment`` that got a 201."""
+        return [s for s in self.submissions if s.at > moment and s.status == 201]
+
+    @property
+    def accepted(self) -> list[int]:
+        return [s.job_id for s in self.submissions if s.status == 201 and s.job_id is not None]
+
+
+@dataclass
+class Verdict:
+    """What happened to every job accepted with 201, judged from the recorded executions."""
+
+    accepted: list[int]
+    statuses: dict[int, str]
+    executions: dict[int, list[Execution]]
+    lost_attempts: dict[int, int]
+    shutdown_requeues: dict[int, int]
+    kills: list[Kill]
+    #: pid -> an upper bound of when that worker process exited (inf: still running)
+    process_ends: dict[int, float]
+
+    @property
+    def missing(self) -> list[int]:
+        return [job for job in self.accepted if job not in self.statuses]
+
+    @property
+    def not_final(self) -> dict[int, str]:
+        return {
+            job: status
+            for job in self.accepted
+            if (status := self.statuses.get(job, "missing")) not in FINAL
+        }
+
+    @property
+    def finished(self) -> list[int]:
+        return [job for job in self.accepted if self.statuses.get(job) in FINAL]
+
+    @property
+    def not_succeeded(self) -> dict[int, str]:
+        return {
+            job: self.statuses.get(job, "missing")
+            for job in self.accepted
+            if self.statuses.get(job) != "succeeded"
+        }
+
+    @property
+    def duplicated(self) -> list[int]:
+        return [job for job in self.accepted if len(self.executions.get(job, [])) > 1]
+
+    @property
+    def unexplained_duplicates(self) -> list[int]:
+        """Jobs that ran more often than one run plus one per rescue or shutdown requeue."""
+        return [
+            job
+            for job in self.duplicated
+            if len(self.executions[job]) - 1
+            > self.lost_attempts.get(job, 0) + self.shutdown_requeues.get(job, 0)
+        ]
+
+    @property
+    def killed_jobs(self) -> set[int]:
+        return {job for kill in self.kills for job in kill.job_ids}
+
+    def _end(self, run: Execution) -> float:
+        if run.finished is not None:
+            return run.finished
+        return self.process_ends.get(run.pid, float("inf"))  # it ended with its process
+
+    @property
+    def concurrent(self) -> list[int]:
+        """Jobs two executions of which overlapped in time (on any workers)."""
+        overlapping = []
+        for job, runs in self.executions.items():
+            ordered = sorted(runs, key=lambda run: run.started)
+            if any(self._end(a) > b.started for a, b in itertools.pairwise(ordered)):
+                overlapping.append(job)
+        return overlapping
+
+    @property
+    def vanished_runs(self) -> list[Execution]:
+        """Executions that never recorded their end although their process still runs."""
+        return [
+            run
+            for runs in self.executions.values()
+            for run in runs
+            if run.finished is None and self._end(run) == float("inf")
+        ]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "accepted": len(self.accepted),
+            "finished": len(self.finished),
+            "missing": self.missing[:20],
+            "not_final": dict(list(self.not_final.items())[:20]),
+            "not_succeeded": dict(list(self.not_succeeded.items())[:20]),
+            "duplicated": self.duplicated[:20],
+            "unexplained_duplicates": self.unexplained_duplicates[:20],
+            "concurrent": self.concurrent[:20],
+            "vanished_runs": [dataclasses.asdict(run) for run in self.vanished_runs[:5]],
+            "kills": len(self.kills),
+        }
+
+    def assert_sound(self) -> None:
+        """Nothing lost or unfinished, nothing run twice at once, every re-run explained."""
+        summary = self.summary()
+        assert not self.missing, summary
+        assert not self.not_final, summary
+        assert not self.concurrent, summary
+        assert not self.vanished_runs, summary
+        assert not self.unexplained_duplicates, summary
+
+
+@dataclass
+class Cluster:
+    """An API and supervised workers on one database of ``server`` (an embedded server)."""
+
+    server: PostgresServer
+    database: str
+    log_dir: Path
+    timing: Timing = field(default_factory=Timing)
+    #: Put into DATABASE_URL (the embedded server trusts local connections and ignores it):
+    #: the outage tests check it never appears in an answer or a log.
+    password: str | None = None
+    api: subprocess.Popen[bytes] | None = None
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    kills: list[Kill] = field(default_factory=list)
+    port: int = field(default_factory=free_port)
+    watch: ProcessWatch | None = None
+
+    @property
+    def embedded(self) -> Any:
+        assert self.server.embedded is not None, "faults need a server of their own"
+        return self.server.embedded
+
+    @property
+    def url(self) -> str:
+        return self.server.url(self.database)
+
+    @property
+    def app_url(self) -> str:
+        """The URL the processes get: with the password, when there is one."""
+        if self.password is None:
+            return self.url
+        secret = quote(self.password, safe="")
+        return self.url.replace(f"{self.server.user}:@", f"{self.server.user}:{secret}@", 1)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def prepare(self) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(CREATE_EXECUTIONS)
+
+    # -- processes ---------------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PGJOBS_")}
+        env.pop("DATABASE_URL", None)
+        env.update(DATABASE_URL=self.app_url, PYTHONPATH=str(ROOT), **self.timing.env())
+        return env
+
+    def _spawn(self, command: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        with (self.log_dir / log_name).open("ab") as log:
+            return subprocess.Popen(
+                command, cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def start_api(self) -> None:
+        self.api = self._spawn(
+            [
+                sys.executable, "-m", "uvicorn", "--factory",
+                "tests.faults.recording:create_api",
+                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+            ],
+            "api.log",
+        )  # fmt: skip
+        wait_for(self._api_answers, within=60, what="the API to answer")
+
+    def _api_answers(self) -> bool:
+        try:
+            return httpx.get(self.base_url + "/health", timeout=2).status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    def start_workers(self, count: int) -> None:
+        if self.watch is None:
+            self.watch = ProcessWatch(lambda: [supervisor.pid for supervisor in self.workers])
+        for _ in range(count):
+            index = len(self.workers)
+            self.workers.append(
+                self._spawn([sys.executable, "-m", "tests.faults.worker"], f"worker-{index}.log")
+            )
+        wait_for(
+            lambda: self.live_workers() >= len(self.workers),
+            within=90,
+            what=f"{len(self.workers)} workers to heartbeat",
+        )
+
+    def worker_pids(self) -> list[int]:
+        """The procrastinate worker processes (children of the supervisors)."""
+        return [pid for sup in self.workers for pid in children(sup.pid) if alive(pid)]
+
+    def live_workers(self) -> int:
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM procrastinate_workers "
+                "WHERE last_heartbeat > now() - make_interval(secs => %s)",
+                [self.timing.stalled_after],
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def logs(self, tail: int = 3000) -> str:
+        return "\n".join(
+            f"--- {path.name}\n{path.read_text(errors='replace')[-tail:]}"
+            for path in sorted(self.log_dir.glob("*.log"))
+        )
+
+    def close(self) -> None:
+        """Stop everything this cluster started, gracefully first, and leave nothing behind."""
+        if self.watch is not None:
+            self.watch.stop()
+        processes = [p for p in [*self.workers, self.api] if p is not None]
+        grandchildren = [pid for sup in self.workers for pid in children(sup.pid)]
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self.timing.grace + 20
+        for process in processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        for pid in grandchildren:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+    # -- database ------------------------------------------------------------------
+
+    @contextmanager
+    def connect(self) -> Iterator[psycopg.Connection[Any]]:
+        """A fresh autocommit connection, retried through a restart."""
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                conn = psycopg.connect(self.url, autocommit=True, connect_timeout=3)
+                break
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        with conn:
+            yield conn
+
+    # -- faults --------------------------------------------------------------------
+
+    def kill_worker_mid_job(self) -> Kill:
+        """SIGKILL a worker process that is running at least one recorded execution."""
+        pids = set(self.worker_pids())
+
+        def running() -> dict[int, list[int]] | None:
+            with self.connect() as conn:
+                rows = conn.execute(
+                    "SELECT pid, array_agg(job_id) FROM fault_executions "
+                    "WHERE finished_at IS NULL GROUP BY pid"
+                ).fetchall()
+            busy = {pid: jobs for pid, jobs in rows if pid in pids}
+            return busy or None
+
+        busy = wait_for(running, within=30, what="a worker running a job")
+        pid = random.choice(sorted(busy))
+        os.kill(pid, signal.SIGKILL)
+        kill = Kill(pid=pid, at=time.time(), job_ids=tuple(busy[pid]))
+        self.kills.append(kill)
+        return kill
+
+    def restart_postgres(self) -> float:
+        """``pg_ctl restart -m fast``; returns when the server accepts connections again."""
+        started = time.time()
+        self.embedded.restart()
+        return started
+
+    def stop_postgres(self) -> None:
+        pg_ctl(self.embedded.data_dir, "stop", "-m", "fast")
+
+    def start_postgres(self) -> None:
+        data_dir = self.embedded.data_dir
+        pg_ctl(data_dir, "start", "-o", f'-h "" -k {data_dir}')
+
+    def ensure_postgres_running(self) -> None:
+        """Start the server again if a (failed) test left it stopped."""
+        try:
+            psycopg.connect(self.url, connect_timeout=3).close()
+        except psycopg.OperationalError:
+            self.start_postgres()
+
+    def terminate_backends(self, application_name: str) -> int:
+        """``pg_terminate_backend`` every connection of that application name (LIKE pattern)."""
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name LIKE %s "
+                "AND pid <> pg_backend_pid()",
+                [application_name],
+            ).fetchall()
+        return sum(1 for (terminated,) in rows if terminated)
+
+    # -- verdict -------------------------------------------------------------------
+
+    def wait_until_final(self, job_ids: list[int], within: float) -> None:
+        def all_final() -> bool:
+            with self.connect() as conn:
+                row = conn.execute(
+                    "SELECT count(*) FROM procrastinate_jobs "
+                    "WHERE id = ANY(%s) AND status::text = ANY(%s)",
+                    [job_ids, list(FINAL)],
+                ).fetchone()
+            return row is not None and row[0] == len(job_ids)
+
+        wait_for(all_final, within=within, what=f"{len(job_ids)} jobs to finish", interval=0.5)
+
+    def verdict(self, accepted: list[int]) -> Verdict:
+        with self.connect() as conn:
+            statuses = dict(
+                conn.execute(
+                    "SELECT id, status::text FROM procrastinate_jobs WHERE id = ANY(%s)",
+                    [accepted],
+                ).fetchall()
+            )
+            executions: dict[int, list[Execution]] = {}
+            for job_id, attempt, pid, started, finished in conn.execute(
+                "SELECT job_id, attempt, pid, started_at, finished_at FROM fault_executions "
+                "WHERE job_id = ANY(%s)",
+                [accepted],
+            ):
+                executions.setdefault(job_id, []).append(
+                    Execution(
+                        job_id,
+                        attempt,
+                        pid,
+                        started.timestamp(),
+                        finished.timestamp() if finished else None,
+                    )
+                )
+            lost = dict(
+                conn.execute(
+                    "SELECT job_id, count(*) FROM pgjobs_attempts "
+                    "WHERE outcome = 'lost' AND job_id = ANY(%s) GROUP BY job_id",
+                    [accepted],
+                ).fetchall()
+            )
+            requeued = dict(
+                conn.execute(
+                    "SELECT job_id, count(*) FROM pgjobs_attempts "
+                    "WHERE outcome = 'aborted' AND error_type = 'jobs.shutdown.WorkerShutdown' "
+                    "AND job_id = ANY(%s) GROUP BY job_id",
+                    [accepted],
+                ).fetchall()
+            )
+        pids = {run.pid for runs in executions.values() for run in runs}
+        ends = {pid: self.watch.ended_by(pid) if self.watch else float("inf") for pid in pids}
+        for kill in self.kills:
+            ends[kill.pid] = min(ends.get(kill.pid, float("inf")), kill.at)
+        return Verdict(accepted, statuses, executions, lost, requeued, list(self.kills), ends)
+
+    def interrupted(self) -> list[tuple[Kill, int]]:
+        """(kill, job id) of every job a kill interrupted: its run there never ended."""
+        found = []
+        with self.connect() as conn:
+            for kill in self.kills:
+                rows = conn.execute(
+                    "SELECT DISTINCT job_id FROM fault_executions "
+                    "WHERE pid = %s AND finished_at IS NULL",
+                    [kill.pid],
+                ).fetchall()
+                found += [(kill, job_id) for (job_id,) in rows]
+        return found
+
+    def rescue_delays(self) -> list[float]:
+        """Seconds from each kill to the rescue of each job it interrupted (rescued ones)."""
+        delays = []
+        with self.connect() as conn:
+            for kill, job_id in self.interrupted():
+                row = conn.execute(
+                    "SELECT min(at) FROM procrastinate_events WHERE job_id = %s "
+                    "AND type IN ('deferred_for_retry', 'failed', 'succeeded', 'aborted') "
+                    "AND at > to_timestamp(%s)",
+                    [job_id, kill.at],
+                ).fetchone()
+                if row and row[0] is not None:
+                    delays.append(row[0].timestamp() - kill.at)
+        return delays
+
+    def completions(self, since: float, until: float) -> int:
+        """Executions that finished in [since, until) (throughput)."""
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM fault_executions "
+                "WHERE finished_at >= to_timestamp(%s) AND finished_at < to_timestamp(%s)",
+                [since, until],
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def first_completion_after(self, moment: float, within: float) -> float:
+        """Seconds from ``moment`` to the first execution started and finished after it."""
+
+        def probe() -> float | None:
+            with self.connect() as conn:
+                row = conn.execute(
+                    "SELECT min(finished_at) FROM fault_executions "
+                    "WHERE started_at > to_timestamp(%s) AND finished_at IS NOT NULL",
+                    [moment],
+                ).fetchone()
+            return row[0].timestamp() - moment if row and row[0] is not None else None
+
+        return wait_for(probe, within=within, what="a job to complete after the fault")
