@@ -31,15 +31,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from db import observability_store
-from jobs.live import (
-    Delivery,
-    EventFilter,
-    EventHub,
-    LiveEvent,
-    Subscription,
-    SubscriptionEnded,
-    progress_event,
-)
+from jobs.live import Delivery, EventHub, Subscription, SubscriptionEnded
+from jobs.live_event import EventFilter, LiveEvent, progress_event
 
 #: Events read per round trip when replaying.
 REPLAY_PAGE = 500

@@ -22,7 +22,8 @@ from api.observability import Observability, ObservabilityDep
 from api.sse import MEDIA_TYPE, EventStreamResponse
 from db import observability_store
 from jobs.errors import JobNotFound
-from jobs.live import EventFilter, HubClosed, TooManySubscribers
+from jobs.live import HubClosed, TooManySubscribers
+from jobs.live_event import EventFilter
 from jobs.live_stream import Cursor, InvalidEventCursor, LiveStream
 
 router = APIRouter(tags=["events"])

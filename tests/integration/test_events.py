@@ -11,7 +11,8 @@ import httpx
 import psycopg
 import pytest
 
-from jobs.live import EventFilter, SubscriptionEnded
+from jobs.live import SubscriptionEnded
+from jobs.live_event import EventFilter
 from jobs.live_stream import Cursor
 from jobs.settings import Settings
 from tests.factories import make_job

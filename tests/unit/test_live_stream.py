@@ -5,7 +5,7 @@ import datetime
 import pytest
 
 from api.sse import encode
-from jobs.live import EventFilter, LiveEvent
+from jobs.live_event import EventFilter, LiveEvent
 from jobs.live_stream import Cursor, InvalidEventCursor, StreamItem
 
 

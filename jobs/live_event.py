@@ -1,0 +1,116 @@
+"""A job's state change or progress report, as live streams carry it.
+
+Built from a ``pgjobs_events_v1`` notification (see the trigger of migration
+pgjobs_0004), a ``procrastinate_events`` row (replays), or a stored progress
+row; serialised once per event for every subscriber (``to_json``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from db.types import Row
+
+#: The job's status right after each event type (abort_requested changes none).
+STATUS_AFTER: dict[str, str | None] = {
+    "deferred": "todo",
+    "scheduled": "todo",
+    "deferred_for_retry": "todo",
+    "retried": "todo",
+    "started": "doing",
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "cancelled": "cancelled",
+    "aborted": "aborted",
+    "abort_requested": None,
+    "progress": "doing",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEvent:
+    """One state change (``id`` is its procrastinate_events id) or one progress report."""
+
+    job_id: int
+    type: str
+    id: int | None = None
+    at: datetime.datetime | None = None
+    queue: str | None = None
+    task: str | None = None
+    percent: float | None = None
+    message: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Row) -> LiveEvent:
+        return cls(
+            id=int(row["id"]),
+            job_id=int(row["job_id"]),
+            type=str(row["type"]),
+            at=row["at"],
+            queue=row["queue"],
+            task=row["task"],
+        )
+
+    @classmethod
+    def from_notification(cls, payload: str) -> LiveEvent:
+        """Parse a ``pgjobs_events_v1`` payload (see the trigger in migration pgjobs_0004)."""
+        data = json.loads(payload)
+        return cls(
+            id=int(data["id"]),
+            job_id=int(data["job_id"]),
+            type=str(data["type"]),
+            at=datetime.datetime.fromisoformat(data["at"]) if data.get("at") else None,
+            queue=data.get("queue"),
+            task=data.get("task"),
+        )
+
+    @property
+    def status(self) -> str | None:
+        return STATUS_AFTER.get(self.type)
+
+    def to_json(self) -> str:
+        body: dict[str, Any] = {
+            "id": self.id,
+            "job_id": self.job_id,
+            "type": self.type,
+            "status": self.status,
+            "at": self.at.isoformat() if self.at else None,
+            "queue": self.queue,
+            "task": self.task,
+        }
+        if self.type == "progress":
+            body["percent"] = self.percent
+            body["message"] = self.message
+        return json.dumps(body, separators=(",", ":"))
+
+
+def progress_event(row: Row) -> LiveEvent:
+    """A progress report from a ``progress_list_running`` row."""
+    return LiveEvent(
+        job_id=int(row["job_id"]),
+        type="progress",
+        at=row["at"],
+        queue=row["queue"],
+        task=row["task"],
+        percent=float(row["percent"]),
+        message=row["message"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which events a subscriber wants: one job's, or all (optionally of one queue/task)."""
+
+    job_id: int | None = None
+    queue: str | None = None
+    task: str | None = None
+
+    def matches(self, event: LiveEvent) -> bool:
+        return (
+            (self.job_id is None or event.job_id == self.job_id)
+            and (self.queue is None or event.queue == self.queue)
+            and (self.task is None or event.task == self.task)
+        )
