@@ -16,7 +16,6 @@ too, so the caller must tolerate the overlap).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -24,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import psycopg
 from psycopg import sql
 
+from db.background import BackgroundTask
 from db.queries import query
 from db.status import server_ping
 from db.types import Connection
@@ -67,7 +67,7 @@ class NotificationListener:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._connected = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask("pgjobs-listener", self._run)
         #: Connections opened so far; more than one means it reconnected.
         self.connections = 0
 
@@ -76,15 +76,10 @@ class NotificationListener:
         return self._connected.is_set()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="pgjobs-listener")
+        self._background.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.stop()
         self._connected.clear()
 
     async def wait_connected(self) -> None:

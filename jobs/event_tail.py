@@ -25,7 +25,6 @@ hour once, with one query.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import logging
 from collections import OrderedDict
@@ -35,6 +34,7 @@ from dataclasses import dataclass
 import psycopg
 
 from db import observability_store
+from db.background import BackgroundTask
 from db.types import Connection, Pool, Row
 from jobs.live import EventHub
 
@@ -116,20 +116,15 @@ class EventTail:
         self._after: int | None = None
         self._clocks: OrderedDict[int, _JobClock] = OrderedDict()
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask("pgjobs-event-tail", self._loop)
         self.observers: list[Callable[[EventFigure], None]] = []
         self.throughput = Throughput()
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="pgjobs-event-tail")
+        self._background.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.stop()
 
     async def _loop(self) -> None:
         while True:

@@ -15,7 +15,6 @@ and an idle queue is never held against a healthy deployment.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 import time
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from db import status as db_status
+from db.background import BackgroundTask
 from jobs.queue_stats import QueueStats, QueueStatsCache
 from jobs.settings import Settings
 
@@ -153,20 +153,15 @@ class HealthMonitor:
     def __init__(self, run_check: Callable[[], Awaitable[HealthReport]], interval: float) -> None:
         self._run_check = run_check
         self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._background = BackgroundTask("pgjobs-health-monitor", self._loop)
         self.last: HealthReport | None = None
         self._last_at = float("-inf")
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="pgjobs-health-monitor")
+        self._background.start()
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.stop()
 
     async def refresh(self) -> HealthReport:
         """Check now (GET /health/ready does), and remember the answer for /health."""
