@@ -6,7 +6,7 @@ with a lock timeout, walking the job table in id order (``job_prune_finished``
 in ``db/sql/maintenance.sql``): no long lock, no huge transaction, no WAL burst,
 and a run interrupted (worker shutdown, lock timeout) loses nothing but time.
 Succeeded runs of pgjobs' own maintenance tasks, one every few seconds, get a
-much shorter age of their own.
+much shorter age of their own. Expired idempotency keys go in the same run.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from psycopg import errors
 
 from db import maintenance_store
 from db.types import Connection
+from jobs import idempotency
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,7 @@ class RetentionPolicy:
 class RetentionReport:
     deleted: dict[str, int] = field(default_factory=dict)
     maintenance_deleted: int = 0
+    idempotency_keys_deleted: int = 0
     batches: int = 0
     #: Duration of the longest transaction: how long any row lock was held.
     longest_batch_seconds: float = 0.0
@@ -57,6 +59,7 @@ class RetentionReport:
         return {
             "deleted": dict(sorted(self.deleted.items())),
             "maintenance_deleted": self.maintenance_deleted,
+            "idempotency_keys_deleted": self.idempotency_keys_deleted,
             "batches": self.batches,
             "longest_batch_seconds": round(self.longest_batch_seconds, 3),
             "interrupted": self.interrupted,
@@ -71,6 +74,7 @@ async def prune_finished_jobs(
     try:
         await _prune_by_status(conn, policy, report, should_stop)
         await _prune_maintenance_runs(conn, policy, report, should_stop)
+        await _purge_idempotency_keys(conn, policy, report, should_stop)
     except errors.LockNotAvailable:
         logger.warning("retention stopped early: a lock was not available in time")
         report.interrupted = "lock timeout"
@@ -119,5 +123,23 @@ async def _prune_maintenance_runs(
             )
         report.timed(started)
         report.maintenance_deleted += deleted
+        if deleted < policy.batch_size:
+            return
+
+
+async def _purge_idempotency_keys(
+    conn: Connection,
+    policy: RetentionPolicy,
+    report: RetentionReport,
+    should_stop: Callable[[], bool],
+) -> None:
+    """Expired keys are released when reused anyway; purging them keeps the table small."""
+    while not should_stop():
+        started = time.monotonic()
+        async with conn.transaction():
+            await maintenance_store.configure_transaction(conn, lock_timeout=policy.lock_timeout)
+            deleted = await idempotency.purge_expired(conn, limit=policy.batch_size)
+        report.timed(started)
+        report.idempotency_keys_deleted += deleted
         if deleted < policy.batch_size:
             return

@@ -12,6 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from api.errors import RETRY_AFTER_SECONDS
 from api.observability import ObservabilityDep
 from api.schemas import DatabaseHealth, Health, QueueHealth, WorkersHealth
 from jobs.health import HealthReport
@@ -41,7 +42,9 @@ async def readiness(observability: ObservabilityDep) -> JSONResponse:
     is alive and no queue of PGJOBS_READY_QUEUES lags past its limit; else 503 saying why."""
     report = await observability.monitor.refresh()
     return JSONResponse(
-        status_code=200 if report.ready else 503, content=_body(report).model_dump(mode="json")
+        status_code=200 if report.ready else 503,
+        content=_body(report).model_dump(mode="json"),
+        headers=None if report.ready else {"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 

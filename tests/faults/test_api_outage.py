@@ -99,8 +99,7 @@ def assert_outage_answers(answers: list[Answer]) -> None:
         where = f"{answer.method} {answer.path}: {answer.status} {answer.body[:300]}"
         assert answer.status < 500 or answer.status == 503, where
         assert PASSWORD not in answer.body, where
-        # (readiness is for probes, which poll on their own schedule: no Retry-After needed)
-        if answer.status == 503 and answer.path != "/health/ready":
+        if answer.status == 503:
             assert answer.headers.get("retry-after", "").isdigit(), where
             if not answer.html:
                 assert answer.headers["content-type"].startswith("application/json"), where

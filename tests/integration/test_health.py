@@ -64,6 +64,7 @@ async def test_liveness_answers_at_once_while_the_database_is_down(tmp_path: Pat
     assert elapsed < 0.5, f"liveness took {elapsed:.2f}s: it must not wait for the database"
     assert live.json()["status"] == "down"
     assert ready.status_code == 503
+    assert ready.headers["retry-after"] == "5"
     body = ready.json()
     assert body["database"]["reachable"] is False
     assert "database unreachable" in body["problems"]

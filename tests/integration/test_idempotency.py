@@ -13,7 +13,7 @@ import pytest
 
 from api.app import create_app
 from db.types import Connection
-from jobs import idempotency
+from jobs import idempotency, maintenance, retention
 from jobs.enqueue import JobRequest, defer_prepared, enqueue, prepare
 from jobs.errors import AlreadyEnqueued
 from jobs.settings import Settings
@@ -335,6 +335,24 @@ async def test_purge_deletes_expired_keys_only(
         assert await idempotency.purge_expired(app_conn) == 0
     assert [key for key, _, _ in await _keys(conn)] == ["k3"]
     assert await count(conn, "procrastinate_jobs") == 3  # keys go, jobs stay
+
+
+async def test_retention_purges_expired_keys(client: httpx.AsyncClient, conn: Conn) -> None:
+    for key in ("old", "new"):
+        await client.post(
+            "/jobs", json={**BODY, "args": {"tool": key}}, headers={"Idempotency-Key": key}
+        )
+    await _expire(conn, "old")
+    policy = retention.RetentionPolicy(
+        ages=dict.fromkeys(
+            ("succeeded", "failed", "cancelled", "aborted"), datetime.timedelta(days=7)
+        ),
+        maintenance_age=datetime.timedelta(hours=1),
+        maintenance_queue=maintenance.MAINTENANCE_QUEUE,
+    )
+    report = await retention.prune_finished_jobs(conn, policy)
+    assert report.idempotency_keys_deleted == 1
+    assert [key for key, _, _ in await _keys(conn)] == ["new"]
 
 
 async def test_deleting_a_job_releases_its_key(client: httpx.AsyncClient, conn: Conn) -> None:
