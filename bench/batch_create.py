@@ -20,33 +20,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 
+from bench.harness import api_server, scratch_database
 from jobs import batches
 from jobs.enqueue import JobRequest, defer_prepared
-from migrations import runner
-
-ROOT = Path(__file__).resolve().parents[1]
-ADMIN_URL = "postgresql://127.0.0.1:5432/postgres"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _items(jobs: int, run: int) -> list[dict[str, Any]]:
@@ -103,75 +88,41 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    scratch = None
-    database_url = args.database_url
-    if database_url is None:
-        scratch = f"pgjobs_bench_{uuid.uuid4().hex[:8]}"
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'CREATE DATABASE "{scratch}"')
-        database_url = f"postgresql://127.0.0.1:5432/{scratch}"
-    runner.upgrade(database_url)
-
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url}
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "uvicorn", "--factory", "api.main:app_from_environment",
-            "--port", str(port), "--log-level", "warning", "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-    )  # fmt: skip
     http_create: list[float] = []
     validation: list[float] = []
     statement: list[float] = []
     http_retry: list[float] = []
     body_bytes = 0
-    try:
-        base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base_url + "/health", timeout=1).status_code in (200, 503):
-                    break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        with httpx.Client(base_url=base_url, timeout=120) as http:
-            for run in range(args.runs + 1):  # run 0 warms up the server and Postgres
-                items = _items(args.jobs, run)
-                body = httpx.Request("POST", "/", json={"jobs": items}).read()
-                body_bytes = len(body)
-                started = time.perf_counter()
-                response = http.post(
-                    "/batches", content=body, headers={"content-type": "application/json"}
-                )
-                seconds = time.perf_counter() - started
-                assert response.status_code == 201, response.text[:500]
-                job_ids = response.json()["job_ids"]
-                assert len(job_ids) == args.jobs
+    with (
+        scratch_database(args.database_url) as database_url,
+        api_server(database_url) as base_url,
+        httpx.Client(base_url=base_url, timeout=120) as http,
+    ):
+        for run in range(args.runs + 1):  # run 0 warms up the server and Postgres
+            items = _items(args.jobs, run)
+            body = httpx.Request("POST", "/", json={"jobs": items}).read()
+            body_bytes = len(body)
+            started = time.perf_counter()
+            response = http.post(
+                "/batches", content=body, headers={"content-type": "application/json"}
+            )
+            seconds = time.perf_counter() - started
+            assert response.status_code == 201, response.text[:500]
+            job_ids = response.json()["job_ids"]
+            assert len(job_ids) == args.jobs
 
-                _fail_all(database_url, job_ids)
-                started = time.perf_counter()
-                retried = http.post(
-                    "/dead-letters/retry", json={"scope": "matching", "ids": job_ids}
-                )
-                retry_seconds = time.perf_counter() - started
-                assert retried.json()["retried"] == args.jobs, retried.text
+            _fail_all(database_url, job_ids)
+            started = time.perf_counter()
+            retried = http.post("/dead-letters/retry", json={"scope": "matching", "ids": job_ids})
+            retry_seconds = time.perf_counter() - started
+            assert retried.json()["retried"] == args.jobs, retried.text
 
-                check, insert = asyncio.run(_statement_only(database_url, _items(args.jobs, -run)))
-                if run:
-                    http_create.append(seconds)
-                    http_retry.append(retry_seconds)
-                    validation.append(check)
-                    statement.append(insert)
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-        if scratch is not None:
-            with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE "{scratch}" WITH (FORCE)')
+            check, insert = asyncio.run(_statement_only(database_url, _items(args.jobs, -run)))
+            if run:
+                http_create.append(seconds)
+                http_retry.append(retry_seconds)
+                validation.append(check)
+                statement.append(insert)
 
     print(f"jobs per batch: {args.jobs}  body: {body_bytes / 1e6:.2f} MB  runs: {args.runs}")
     print(_summary("POST /batches (HTTP, end to end)", http_create, args.jobs))

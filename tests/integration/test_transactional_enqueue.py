@@ -8,9 +8,11 @@ import httpx
 import psycopg
 import pytest
 
-from jobs.enqueue import enqueue
+from db.pool import create_pool
+from jobs.enqueue import JobRequest, defer_prepared, enqueue, prepare
 from jobs.errors import InvalidArguments, UnknownTask
 from tests.integration.helpers import count
+from tests.integration.round_trips import wire_log
 
 Conn = psycopg.AsyncConnection[Any]
 
@@ -90,3 +92,21 @@ async def test_bad_input_from_code_raises_before_writing(database_url: str, conn
             await enqueue(app_conn, "llm.generate", {"max_tokens": "many"})
     assert {tuple(item["loc"]) for item in error.value.errors} == {("prompt",), ("max_tokens",)}
     assert await count(conn, "procrastinate_jobs") == 0
+
+
+async def test_the_api_create_path_is_one_round_trip(database_url: str, conn: Conn) -> None:
+    """POST /jobs runs prepare() then defer_prepared() on a pool connection: the pool's
+    connections are autocommit, so the one statement is the whole transaction, with no
+    BEGIN/COMMIT round trips around it."""
+    pool = create_pool(database_url, min_size=1, max_size=1)
+    await pool.open(wait=True)
+    try:
+        new_job = prepare(JobRequest(task="tools.run", args={"tool": "t"}))
+        async with pool.connection() as app_conn:
+            assert app_conn.autocommit
+            with wire_log(app_conn) as wire:
+                await defer_prepared(app_conn, [new_job], created_by="api")
+    finally:
+        await pool.close()
+    assert (wire.round_trips, wire.queries) == (1, ["job_defer_many"])
+    assert await count(conn, "procrastinate_jobs") == 1
