@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,20 +111,18 @@ async def _prune_maintenance_runs(
     report: RetentionReport,
     should_stop: Callable[[], bool],
 ) -> None:
-    while not should_stop():
-        started = time.monotonic()
-        async with conn.transaction():
-            await maintenance_store.configure_transaction(conn, lock_timeout=policy.lock_timeout)
-            deleted = await maintenance_store.job_prune_maintenance(
-                conn,
-                queue=policy.maintenance_queue,
-                max_age=policy.maintenance_age,
-                batch_size=policy.batch_size,
-            )
-        report.timed(started)
-        report.maintenance_deleted += deleted
-        if deleted < policy.batch_size:
-            return
+    report.maintenance_deleted += await _delete_in_batches(
+        conn,
+        policy,
+        report,
+        should_stop,
+        lambda: maintenance_store.job_prune_maintenance(
+            conn,
+            queue=policy.maintenance_queue,
+            max_age=policy.maintenance_age,
+            batch_size=policy.batch_size,
+        ),
+    )
 
 
 async def _purge_idempotency_keys(
@@ -134,12 +132,32 @@ async def _purge_idempotency_keys(
     should_stop: Callable[[], bool],
 ) -> None:
     """Expired keys are released when reused anyway; purging them keeps the table small."""
+    report.idempotency_keys_deleted += await _delete_in_batches(
+        conn,
+        policy,
+        report,
+        should_stop,
+        lambda: idempotency.purge_expired(conn, limit=policy.batch_size),
+    )
+
+
+async def _delete_in_batches(
+    conn: Connection,
+    policy: RetentionPolicy,
+    report: RetentionReport,
+    should_stop: Callable[[], bool],
+    delete_batch: Callable[[], Awaitable[int]],
+) -> int:
+    """Run ``delete_batch`` (at most ``policy.batch_size`` rows) in short transactions until
+    a batch comes back short; returns how many rows went."""
+    total = 0
     while not should_stop():
         started = time.monotonic()
         async with conn.transaction():
             await maintenance_store.configure_transaction(conn, lock_timeout=policy.lock_timeout)
-            deleted = await idempotency.purge_expired(conn, limit=policy.batch_size)
+            deleted = await delete_batch()
         report.timed(started)
-        report.idempotency_keys_deleted += deleted
+        total += deleted
         if deleted < policy.batch_size:
-            return
+            break
+    return total
