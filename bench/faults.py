@@ -33,7 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.faults.cluster import Cluster, Load, Timing, stop_embedded, wait_for
+from tests.acceptance.stack import wait_for
+from tests.faults.cluster import Cluster, Load, Timing, stop_embedded
 from tests.postgres import PostgresServer, create_template, start_embedded
 
 WINDOW = 10.0  # seconds of throughput measured before and after the faults
@@ -147,7 +148,7 @@ def kills(rounds: int, pause: float) -> Callable[[Cluster, Load], list[float]]:
             time.sleep(pause)  # pacing
         wait_for(
             lambda: len(cluster.rescue_delays()) >= len(cluster.interrupted()),
-            within=180,
+            timeout=180,
             what="every interrupted job to be rescued",
         )
         return cluster.rescue_delays()

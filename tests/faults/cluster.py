@@ -28,6 +28,7 @@ from urllib.parse import quote
 import httpx
 import psycopg
 
+from tests.acceptance.stack import wait_for
 from tests.postgres import PostgresServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,20 +47,6 @@ CREATE TABLE fault_executions (
 );
 CREATE INDEX fault_executions_job_id_idx ON fault_executions (job_id);
 """
-
-
-def wait_for(
-    probe: Callable[[], T | None], *, within: float, what: str, interval: float = 0.1
-) -> T:
-    """Poll ``probe`` until it returns something truthy; fail after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {within}s waiting for {what}: last={last!r}")
 
 
 @dataclass(frozen=True)
@@ -406,7 +393,7 @@ class Cluster:
             ],
             "api.log",
         )  # fmt: skip
-        wait_for(self._api_answers, within=60, what="the API to answer")
+        wait_for(self._api_answers, timeout=60, what="the API to answer")
 
     def _api_answers(self) -> bool:
         try:
@@ -424,7 +411,7 @@ class Cluster:
             )
         wait_for(
             lambda: self.live_workers() >= len(self.workers),
-            within=90,
+            timeout=90,
             what=f"{len(self.workers)} workers to heartbeat",
         )
 
@@ -499,7 +486,7 @@ class Cluster:
             busy = {pid: jobs for pid, jobs in rows if pid in pids}
             return busy or None
 
-        busy = wait_for(running, within=30, what="a worker running a job")
+        busy = wait_for(running, timeout=30, what="a worker running a job")
         pid = random.choice(sorted(busy))
         os.kill(pid, signal.SIGKILL)
         kill = Kill(pid=pid, at=time.time(), job_ids=tuple(busy[pid]))
@@ -549,7 +536,7 @@ class Cluster:
                 ).fetchone()
             return row is not None and row[0] == len(job_ids)
 
-        wait_for(all_final, within=within, what=f"{len(job_ids)} jobs to finish", interval=0.5)
+        wait_for(all_final, timeout=within, what=f"{len(job_ids)} jobs to finish", interval=0.5)
 
     def verdict(self, accepted: list[int]) -> Verdict:
         with self.connect() as conn:
@@ -645,4 +632,4 @@ class Cluster:
                 ).fetchone()
             return row[0].timestamp() - moment if row and row[0] is not None else None
 
-        return wait_for(probe, within=within, what="a job to complete after the fault")
+        return wait_for(probe, timeout=within, what="a job to complete after the fault")

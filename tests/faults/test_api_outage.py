@@ -18,7 +18,8 @@ from starlette.responses import HTMLResponse
 
 from api.app import create_app
 from jobs.settings import Settings
-from tests.faults.cluster import TASK, Cluster, Load, wait_for
+from tests.acceptance.stack import wait_for
+from tests.faults.cluster import TASK, Cluster, Load
 
 PASSWORD = "s3cret-Pa55w0rd"
 #: Routes whose every answer needs the database: during an outage, exactly 503.
@@ -130,7 +131,7 @@ def test_api_during_a_postgres_outage_and_after(cluster: Cluster) -> None:
                         "reachable"
                     ]
                 ),
-                within=30,
+                timeout=30,
                 what="/health to report the database unreachable",
             )
             assert httpx.get(cluster.base_url + "/health", timeout=10).status_code == 200
@@ -139,12 +140,12 @@ def test_api_during_a_postgres_outage_and_after(cluster: Cluster) -> None:
         up_at = time.time()
         wait_for(
             functools.partial(load.accepted_after, up_at),
-            within=30,
+            timeout=30,
             what="the API to accept jobs again",
         )
         wait_for(
             lambda: httpx.get(cluster.base_url + "/health/ready", timeout=10).status_code == 200,
-            within=60,
+            timeout=60,
             what="/health/ready to recover",
         )
         time.sleep(2)  # pacing: a few jobs after the outage
@@ -179,7 +180,7 @@ def test_api_started_while_postgres_is_down_answers_503_then_recovers(cluster: C
             ).status_code
             == 201
         ),
-        within=60,
+        timeout=60,
         what="the API to create jobs once Postgres is up",
     )
     assert PASSWORD not in cluster.logs(tail=10**7)

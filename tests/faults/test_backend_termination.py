@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tests.faults.cluster import Cluster, Load, wait_for
+from tests.acceptance.stack import wait_for
+from tests.faults.cluster import Cluster, Load
 
 
 @pytest.mark.timeout(300)
@@ -23,7 +24,7 @@ def test_terminated_backends_lose_no_accepted_job(cluster: Cluster) -> None:
             assert cluster.terminate_backends(pattern) > 0
             wait_for(
                 functools.partial(load.accepted_after, terminated_at + 0.5),
-                within=30,
+                timeout=30,
                 what="the API to accept a job again",
             )
             cluster.first_completion_after(terminated_at + 0.5, within=60)
@@ -34,4 +35,4 @@ def test_terminated_backends_lose_no_accepted_job(cluster: Cluster) -> None:
 
     verdict = cluster.verdict(accepted)
     verdict.assert_sound()
-    wait_for(lambda: cluster.live_workers() >= 3, within=60, what="all workers back")
+    wait_for(lambda: cluster.live_workers() >= 3, timeout=60, what="all workers back")

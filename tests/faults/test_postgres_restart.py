@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tests.faults.cluster import Cluster, Load, wait_for
+from tests.acceptance.stack import wait_for
+from tests.faults.cluster import Cluster, Load
 
 
 @pytest.mark.timeout(300)
@@ -22,7 +23,7 @@ def test_postgres_restarts_lose_no_accepted_job(cluster: Cluster) -> None:
             # the API takes jobs again, and jobs created after the restart complete
             wait_for(
                 functools.partial(load.accepted_after, restarted_at + 0.5),
-                within=30,
+                timeout=30,
                 what="the API to accept a job after the restart",
             )
             recoveries.append(cluster.first_completion_after(restarted_at + 0.5, within=60))
@@ -35,4 +36,4 @@ def test_postgres_restarts_lose_no_accepted_job(cluster: Cluster) -> None:
     verdict.assert_sound()
     assert verdict.kills == []
     assert max(recoveries) < 30, recoveries
-    wait_for(lambda: cluster.live_workers() >= 3, within=60, what="all workers back")
+    wait_for(lambda: cluster.live_workers() >= 3, timeout=60, what="all workers back")
