@@ -15,24 +15,15 @@ from fastapi.staticfiles import StaticFiles
 
 from api import errors
 from api.body_limit import BodyLimitMiddleware
+from api.dashboard import routes as dashboard
 from api.deps import Services
 from api.metrics import Metrics, RequestMetricsMiddleware
 from api.observability import observability_lifespan
-from api.routes import (
-    batches,
-    dashboard,
-    dead_letters,
-    events,
-    health,
-    jobs,
-    metrics,
-    schedules,
-    tasks,
-)
+from api.routes import batches, dead_letters, events, health, jobs, metrics, schedules, tasks
 from db.pool import create_pool
-from jobs.engine import build_app
-from jobs.registry import TaskRegistry, registry
 from jobs.settings import Settings
+from jobs.tasks.registry import TaskRegistry, registry
+from jobs.worker.app import build_app
 
 
 def create_app(settings: Settings, *, tasks_registry: TaskRegistry = registry) -> FastAPI:

@@ -9,8 +9,8 @@ import procrastinate
 from fastapi import Depends, Request
 
 from db.types import Pool
-from jobs.registry import TaskRegistry
 from jobs.settings import Settings
+from jobs.tasks.registry import TaskRegistry
 
 
 @dataclass(frozen=True, slots=True)

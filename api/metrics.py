@@ -9,10 +9,10 @@ Where each figure comes from:
   :class:`RequestMetricsMiddleware`.
 * Jobs by queue and state, queue lag, workers (``pgjobs_jobs``,
   ``pgjobs_queue_*``, ``pgjobs_workers``): gauges read from SQL at scrape time
-  (``jobs.queue_stats``, cached briefly).
+  (``jobs.monitoring.queue_stats``, cached briefly).
 * Job run time, pickup latency, finished jobs, retries, rescues
   (``pgjobs_job_*``): histograms and counters fed with the events committed in
-  Postgres (``jobs.event_tail`` reads them every 2 s and before each scrape),
+  Postgres (``jobs.monitoring.event_tail`` reads them every 2 s and before each scrape),
   so they include every worker on every host. Every API process counts every
   job: when several are scraped, aggregate these with ``max``/``avg`` by
   labels, not ``sum``.
@@ -29,9 +29,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobs.event_tail import FINISHED, EventFigure, EventTail
-from jobs.live import EventHub
-from jobs.queue_stats import QueueStats, QueueStatsCache
+from jobs.live.hub import EventHub
+from jobs.monitoring.event_tail import FINISHED, EventFigure, EventTail
+from jobs.monitoring.queue_stats import QueueStats, QueueStatsCache
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Seconds; job run times span milliseconds (tool calls) to an hour (video).

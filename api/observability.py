@@ -19,15 +19,15 @@ from fastapi import Depends, FastAPI, Request
 from api.exit_signals import on_exit_signals
 from api.metrics import Metrics
 from db.types import Pool
-from jobs import health
-from jobs.event_tail import EventTail
-from jobs.live import EventHub
-from jobs.queue_stats import QueueStatsCache
+from jobs.live.hub import EventHub
+from jobs.monitoring import health
+from jobs.monitoring.event_tail import EventTail
+from jobs.monitoring.queue_stats import QueueStatsCache
 from jobs.settings import Settings
 from migrations.runner import head_revision
 
 #: Startup waits this long for the listener to connect, then runs the first health check
-#: (at most jobs.health.DATABASE_TIMEOUT): the API must start, and say what is wrong,
+#: (at most jobs.monitoring.health.DATABASE_TIMEOUT): the API must start, and say what is wrong,
 #: even while Postgres is down.
 LISTENER_STARTUP_SECONDS = 2.0
 

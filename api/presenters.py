@@ -15,9 +15,9 @@ from api.schemas import (
     JobSummary,
 )
 from db.types import Row
-from jobs.batches import BatchStatus
-from jobs.control import JobDetail
-from jobs.enqueue import EnqueuedJob
+from jobs.control.actions import JobDetail
+from jobs.control.batches import BatchStatus
+from jobs.control.enqueue import EnqueuedJob
 
 
 def _error(row: Row) -> JobError | None:

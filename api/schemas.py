@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from jobs.batches import MAX_BATCH_SIZE
+from jobs.control.batches import MAX_BATCH_SIZE
 
 JobStatus = Literal["todo", "doing", "succeeded", "failed", "cancelled", "aborted"]
 

@@ -23,8 +23,8 @@ import logging
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from jobs.live import SubscriptionEnded
-from jobs.live_stream import LiveStream, StreamItem
+from jobs.live.hub import SubscriptionEnded
+from jobs.live.stream import LiveStream, StreamItem
 
 logger = logging.getLogger(__name__)
 

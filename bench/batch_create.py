@@ -30,8 +30,8 @@ import httpx
 import psycopg
 
 from bench.harness import api_server, scratch_database
-from jobs import batches
-from jobs.enqueue import JobRequest, defer_prepared
+from jobs.control import batches
+from jobs.control.enqueue import JobRequest, defer_prepared
 
 
 def _items(jobs: int, run: int) -> list[dict[str, Any]]:

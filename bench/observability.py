@@ -56,8 +56,8 @@ import httpx
 import psycopg
 
 from db import observability_store
-from jobs.enqueue import JobRequest, defer_prepared, prepare
-from jobs.job_browser import JobFilters, scan_jobs
+from jobs.control.browse import JobFilters, scan_jobs
+from jobs.control.enqueue import JobRequest, defer_prepared, prepare
 from migrations import runner
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -23,7 +23,6 @@ from collections.abc import Awaitable, Callable, Sequence
 import psycopg
 from psycopg import sql
 
-from db.background import BackgroundTask
 from db.queries import query
 from db.status import server_ping
 from db.types import Connection
@@ -67,7 +66,6 @@ class NotificationListener:
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._connected = asyncio.Event()
-        self._background = BackgroundTask("pgjobs-listener", self._run)
         #: Connections opened so far; more than one means it reconnected.
         self.connections = 0
 
@@ -75,19 +73,19 @@ class NotificationListener:
     def connected(self) -> bool:
         return self._connected.is_set()
 
-    def start(self) -> None:
-        self._background.start()
-
-    async def stop(self) -> None:
-        await self._background.stop()
-        self._connected.clear()
-
     async def wait_connected(self) -> None:
         """Wait until the listener is connected (and ``on_connect`` has run)."""
         await self._connected.wait()
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Listen until cancelled: the owner runs this as a long-lived asyncio task."""
         delay = self._backoff_initial
+        try:
+            await self._listen_forever(delay)
+        finally:
+            self._connected.clear()
+
+    async def _listen_forever(self, delay: float) -> None:
         while True:
             opened = self.connections
             try:

@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 
-from jobs.enqueue import EnqueuedJob, enqueue
+from jobs.control.enqueue import EnqueuedJob, enqueue
 
 
 async def make_job(

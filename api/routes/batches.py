@@ -10,8 +10,8 @@ from api import presenters
 from api.deps import ServicesDep
 from api.routes.jobs import API_CREATOR, IdempotencyKeyHeader, idempotency_claim, job_request
 from api.schemas import Batch, BatchCreate, BatchCreated
-from jobs import batches
-from jobs.idempotency import Replay
+from jobs.control import batches
+from jobs.control.idempotency import Replay
 
 router = APIRouter(tags=["batches"])
 

@@ -11,7 +11,7 @@ from api import presenters
 from api.deps import ServicesDep
 from api.schemas import DeadLetterPage, DeadLetterRetried, DeadLetterRetry
 from db.dead_letter_store import DeadLetterFilter
-from jobs import dead_letters
+from jobs.control import dead_letters
 
 router = APIRouter(tags=["dead letters"])
 

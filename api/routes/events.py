@@ -5,7 +5,7 @@ deferred_for_retry, retried, cancelled, abort_requested, aborted, scheduled) or
 one progress report, as JSON in ``data``; its ``id`` is the cursor to resume
 from. Browsers' ``EventSource`` resumes by itself (it sends ``Last-Event-ID``
 when it reconnects); other clients send that header, or ``?since=`` on the
-first request. Cursors and the replay are described in ``jobs.live_stream``
+first request. Cursors and the replay are described in ``jobs.live.stream``
 and docs/observability.md.
 """
 
@@ -22,9 +22,9 @@ from api.observability import Observability, ObservabilityDep
 from api.sse import MEDIA_TYPE, EventStreamResponse
 from db import observability_store
 from jobs.errors import JobNotFound
-from jobs.live import HubClosed, TooManySubscribers
-from jobs.live_event import EventFilter
-from jobs.live_stream import Cursor, InvalidEventCursor, LiveStream
+from jobs.live.event import EventFilter
+from jobs.live.hub import HubClosed, TooManySubscribers
+from jobs.live.stream import Cursor, InvalidEventCursor, LiveStream
 
 router = APIRouter(tags=["events"])
 

@@ -4,7 +4,7 @@
 database: it reports the result of the last background check (every
 ``PGJOBS_HEALTH_CHECK_INTERVAL_SECONDS``), so a liveness probe never restarts
 the API because Postgres is slow or down. ``/health/ready`` runs the checks now
-(``jobs.health``) and answers 503, saying what is wrong, unless all pass.
+(``jobs.monitoring.health``) and answers 503, saying what is wrong, unless all pass.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from api.errors import RETRY_AFTER_SECONDS
 from api.observability import ObservabilityDep
 from api.schemas import DatabaseHealth, Health, QueueHealth, WorkersHealth
-from jobs.health import HealthReport
+from jobs.monitoring.health import HealthReport
 
 router = APIRouter(tags=["health"])
 

@@ -12,8 +12,9 @@ from api import presenters
 from api.deps import Services, ServicesDep
 from api.schemas import Job, JobCreate, JobPage, JobStatus
 from db.idempotency_store import KeyClaim
-from jobs import control, idempotency
-from jobs.enqueue import EnqueuedJob, JobRequest, defer_prepared, prepare
+from jobs.control import actions as control
+from jobs.control import idempotency
+from jobs.control.enqueue import EnqueuedJob, JobRequest, defer_prepared, prepare
 
 router = APIRouter(tags=["jobs"])
 

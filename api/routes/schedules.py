@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import ServicesDep
 from api.schemas import Schedule
-from jobs.schedules import list_schedules
+from jobs.monitoring.schedules import list_schedules
 
 router = APIRouter(tags=["schedules"])
 

@@ -11,9 +11,9 @@ import threading
 
 from pydantic import BaseModel
 
-from jobs.context import SyncTaskContext, TaskContext
-from jobs.engine import build_app
-from jobs.registry import TaskRegistry
+from jobs.tasks.context import SyncTaskContext, TaskContext
+from jobs.tasks.registry import TaskRegistry
+from jobs.worker.app import build_app
 
 controls = TaskRegistry()
 

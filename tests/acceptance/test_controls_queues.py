@@ -54,7 +54,7 @@ def test_workers_take_only_their_queues(stack: Stack) -> None:
 
 def test_pgjobs_worker_refuses_unknown_queues(stack: Stack) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "api.cli", "worker", "--queues", "llm,lmm"],
+        [sys.executable, "-m", "api.cli.main", "worker", "--queues", "llm,lmm"],
         cwd=ROOT,
         env=stack.env(),
         capture_output=True,

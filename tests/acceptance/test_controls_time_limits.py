@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from jobs.enqueue import enqueue
+from jobs.control.enqueue import enqueue
 from tests.acceptance.controls_app import controls
 from tests.acceptance.stack import Stack, wait_for
 
@@ -43,7 +43,7 @@ def test_stuck_sync_task_fails_and_its_worker_stops_itself(stack: Stack) -> None
     status, error_type, traceback = wait_for(
         lambda: _error(stack.database_url, job_id), what="the stuck job to fail"
     )
-    assert (status, error_type) == ("failed", "jobs.time_limits.TimeLimitExceeded")
+    assert (status, error_type) == ("failed", "jobs.tasks.time_limits.TimeLimitExceeded")
     assert "threading.Event().wait(args.seconds)" in traceback
     # the thread is still blocked (600 s) and cannot be killed: the process must still exit
     try:

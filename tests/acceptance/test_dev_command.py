@@ -25,7 +25,7 @@ def test_dev_runs_api_worker_and_embedded_postgres_then_stops_cleanly(tmp_path: 
     log = tmp_path / "dev.log"
     with log.open("wb") as out:
         dev = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "dev"],
+            [sys.executable, "-m", "api.cli.main", "dev"],
             cwd=ROOT,
             env=env,
             stdout=out,

@@ -52,7 +52,7 @@ def test_failing_job_ends_failed_with_its_traceback(stack: Stack) -> None:
     assert job["status"] == "failed"
     assert job["attempts"] == 3
     assert [attempt["outcome"] for attempt in job["attempt_history"]] == ["failed"] * 3
-    assert job["error"]["type"] == "jobs.examples.TransientToolError"
+    assert job["error"]["type"] == "jobs.examples.workloads.TransientToolError"
     assert "Traceback (most recent call last)" in job["error"]["traceback"]
 
 

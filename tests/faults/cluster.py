@@ -571,7 +571,8 @@ class Cluster:
             requeued = dict(
                 conn.execute(
                     "SELECT job_id, count(*) FROM pgjobs_attempts "
-                    "WHERE outcome = 'aborted' AND error_type = 'jobs.shutdown.WorkerShutdown' "
+                    "WHERE outcome = 'aborted' "
+                    "AND error_type = 'jobs.tasks.retry.WorkerShutdown' "
                     "AND job_id = ANY(%s) GROUP BY job_id",
                     [accepted],
                 ).fetchall()

@@ -29,10 +29,10 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.app import create_app
-from jobs.context import TaskContext, job_pool
-from jobs.engine import build_app
-from jobs.registry import registry
 from jobs.settings import load_settings
+from jobs.tasks.context import TaskContext, job_pool
+from jobs.tasks.registry import registry
+from jobs.worker.app import build_app
 
 TASK = "faults.record"
 QUEUE = "faults"

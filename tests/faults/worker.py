@@ -1,6 +1,6 @@
 """``python -m tests.faults.worker``: ``pgjobs worker``'s supervisor, over the fault-test app.
 
-The same :class:`api.supervisor.Supervisor` that ``pgjobs worker`` runs, with the
+The same :class:`api.cli.supervisor.Supervisor` that ``pgjobs worker`` runs, with the
 same procrastinate CLI worker, only loading ``tests.faults.recording.app``.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from api.supervisor import STOP_MARGIN_SECONDS, Backoff, Supervisor
+from api.cli.supervisor import STOP_MARGIN_SECONDS, Backoff, Supervisor
 from jobs.settings import load_settings
 
 #: Quick restarts keep the fault suite short; the policy is the same as in production.

@@ -11,9 +11,9 @@ from typing import Any
 import procrastinate
 import psycopg
 
-from jobs.engine import build_app
-from jobs.registry import TaskRegistry
 from jobs.settings import Settings
+from jobs.tasks.registry import TaskRegistry
+from jobs.worker.app import build_app
 
 
 async def count(conn: psycopg.AsyncConnection[Any], table: str) -> int:

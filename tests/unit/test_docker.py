@@ -13,8 +13,8 @@ import pytest
 import yaml
 from uvicorn.importer import import_from_string
 
-from api import cli
-from api.supervisor import STOP_MARGIN_SECONDS
+from api.cli import main as cli
+from api.cli.supervisor import STOP_MARGIN_SECONDS
 from jobs.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,7 +103,7 @@ def test_every_command_exists(services: dict[str, Any]) -> None:
     (cmd,) = [args for keyword, args in dockerfile_instructions() if keyword == "CMD"]
     _check_command(json.loads(cmd))  # exec form: a JSON array
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["pgjobs"] == "api.cli:main"
+    assert scripts["pgjobs"] == "api.cli.main:main"
 
 
 def test_dependencies_are_installed_before_the_project_is_copied() -> None:

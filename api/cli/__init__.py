@@ -1,0 +1,1 @@
+"""The ``pgjobs`` command (``api.cli.main``) and the supervisor behind ``pgjobs worker``."""

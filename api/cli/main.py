@@ -1,0 +1,173 @@
+"""The ``pgjobs`` command: dev, migrate, api, worker.
+
+Exit codes: 0 success, 2 bad usage or settings (argparse's convention),
+1 a runtime failure (database unreachable, migration failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from api.cli.supervisor import STOP_MARGIN_SECONDS, Supervisor
+from jobs.settings import Settings, SettingsError, load_settings
+
+logger = logging.getLogger("pgjobs")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pgjobs", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dev = commands.add_parser(
+        "dev", help="API + worker; on an embedded Postgres when DATABASE_URL is unset"
+    )
+    dev.add_argument("--host", default=None)
+    dev.add_argument("--port", type=int, default=None)
+    dev.add_argument("--workers", type=int, default=1, help="worker processes (0: none)")
+
+    migrate = commands.add_parser("migrate", help="alembic upgrade to head (or --revision)")
+    migrate.add_argument("--revision", default="head")
+
+    api = commands.add_parser("api", help="serve the HTTP API with uvicorn")
+    api.add_argument("--host", default=None)
+    api.add_argument("--port", type=int, default=None)
+
+    worker = commands.add_parser(
+        "worker", help="run a procrastinate worker for jobs.app, restarted whenever it dies"
+    )
+    worker.add_argument("--queues", default="", help="comma-separated queues (default: all)")
+    worker.add_argument("--concurrency", type=int, default=None)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings()
+        if args.command == "dev":
+            return run_dev(settings, host=args.host, port=args.port, workers=args.workers)
+        if args.command == "migrate":
+            return run_migrate(settings.require_database_url(), args.revision)
+        if args.command == "api":
+            return run_api(settings, host=args.host, port=args.port)
+        return run_worker(settings, queues=args.queues, concurrency=args.concurrency)
+    except SettingsError as error:
+        print(f"pgjobs: {error}", file=sys.stderr)
+        return 2
+
+
+def run_migrate(database_url: str, revision: str = "head") -> int:
+    from migrations import runner
+
+    try:
+        runner.upgrade(database_url, revision)
+    except Exception as error:
+        print(f"pgjobs migrate: failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    print(f"pgjobs migrate: database at {revision}")
+    return 0
+
+
+def run_api(settings: Settings, *, host: str | None, port: int | None) -> int:
+    from api.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="info",
+    )
+    return 0
+
+
+def worker_command(queues: str = "", concurrency: int | None = None) -> list[str]:
+    """The plain procrastinate CLI invocation pgjobs runs (and documents)."""
+    command = [sys.executable, "-m", "procrastinate", "--app=jobs.app", "worker"]
+    if queues:
+        command += ["--queues", queues]
+    if concurrency is not None:
+        command += ["--concurrency", str(concurrency)]
+    return command
+
+
+def run_worker(settings: Settings, *, queues: str, concurrency: int | None) -> int:
+    """Run the procrastinate CLI worker, after refusing queues it would never find jobs in."""
+    import jobs.worker.app  # noqa: F401  (registers the tasks whose queues are known)
+    from jobs.errors import InvalidJobOptions
+    from jobs.tasks.registry import registry
+    from jobs.tasks.routing import UnknownQueues, known_queues, worker_queues
+
+    settings.require_database_url()
+    try:
+        worker_queues(queues, known_queues(registry, settings.extra_queues))
+    except (UnknownQueues, InvalidJobOptions) as error:
+        print(f"pgjobs worker: {error}", file=sys.stderr)
+        return 2
+    command = worker_command(queues, concurrency or settings.worker_concurrency)
+    # supervised: restarted with backoff when it dies; SIGTERM/SIGINT stop it gracefully
+    stop_timeout = settings.worker_shutdown_grace_seconds + STOP_MARGIN_SECONDS
+    return Supervisor(command, stop_timeout=stop_timeout).run()
+
+
+def run_dev(settings: Settings, *, host: str | None, port: int | None, workers: int) -> int:
+    """Run API and workers together; start an embedded Postgres when none is configured."""
+    from db.embedded import EmbeddedPostgres
+
+    embedded: EmbeddedPostgres | None = None
+    database_url = settings.database_url
+    if database_url is None:
+        data_dir = settings.data_dir / "postgres"
+        print(f"pgjobs dev: starting an embedded Postgres in {data_dir} ...", flush=True)
+        embedded = EmbeddedPostgres(data_dir)
+        database_url = embedded.url
+    try:
+        if run_migrate(database_url) != 0:
+            return 1
+        settings = settings.model_copy(update={"database_url": database_url})
+        env = {**os.environ, "DATABASE_URL": database_url}
+        worker_processes = [
+            subprocess.Popen(
+                [
+                    *worker_command(concurrency=settings.worker_concurrency),
+                    "--name",
+                    f"dev-worker-{n}",
+                ],
+                env=env,
+            )
+            for n in range(workers)
+        ]
+        bind_host = host or settings.api_host
+        bind_port = port or settings.api_port
+        base = f"http://{bind_host}:{bind_port}"
+        print(
+            f"pgjobs dev: API {base}  docs {base}/docs  health {base}/health  "
+            f"workers {len(worker_processes)}  (Ctrl-C stops everything)",
+            flush=True,
+        )
+        try:
+            run_api(settings, host=bind_host, port=bind_port)
+        finally:
+            for process in worker_processes:
+                process.send_signal(signal.SIGTERM)
+            for process in worker_processes:
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        return 0
+    finally:
+        if embedded is not None:
+            embedded.stop()
+            print("pgjobs dev: embedded Postgres stopped", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

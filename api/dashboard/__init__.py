@@ -1,0 +1,1 @@
+"""``/dashboard``: server-rendered pages, their view helpers, templates and static files."""

@@ -1,0 +1,159 @@
+"""Batches: up to 10,000 jobs created by one call, in one statement, and followed as a group.
+
+Every job of a batch is validated before anything is written; one bad job
+rejects the whole batch with the index of each bad job (:class:`BatchRejected`).
+The batch row and all its jobs are then one ``job_defer_many`` statement: one
+round trip, one transaction, committed together or not at all.
+
+A batch's progress is the mean of its jobs' progress, a finished job counting
+100 whatever its own percent; the batch is finished when none of its jobs is
+queued or running, and failed as soon as one of them failed for good.
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from db import batch_store, job_store
+from db.idempotency_store import KeyClaim
+from db.types import Connection
+from jobs.control import idempotency
+from jobs.control.enqueue import JobRequest, defer_prepared, prepare
+from jobs.control.idempotency import Replay
+from jobs.errors import BatchNotFound, BatchRejected, InvalidJobOptions, JobsError
+from jobs.tasks.registry import TaskRegistry, registry
+
+#: Most jobs one batch may hold: one statement of this size takes well under a second.
+MAX_BATCH_SIZE = 10_000
+#: Statuses a batch's jobs are counted by.
+STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
+
+BatchState = Literal["running", "succeeded", "failed", "cancelled"]
+
+
+@dataclass(frozen=True, slots=True)
+class CreatedBatch:
+    id: uuid.UUID
+    #: Ids of the batch's jobs, in the order of the request's items.
+    job_ids: list[int]
+    created_at: datetime.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStatus:
+    id: uuid.UUID
+    created_at: datetime.datetime
+    created_by: str | None
+    size: int
+    #: Jobs of the batch by status; every status is present.
+    counts: dict[str, int]
+    #: Jobs deleted since the batch was created (retention deletes finished jobs only).
+    deleted: int
+    #: Mean of the jobs' progress, finished (and deleted) jobs counting 100.
+    progress_percent: float
+
+    @property
+    def finished(self) -> bool:
+        """No job of the batch is queued or running any more."""
+        return self.counts["todo"] + self.counts["doing"] == 0
+
+    @property
+    def failed(self) -> bool:
+        """At least one job failed for good (retries exhausted) or was aborted."""
+        return self.counts["failed"] + self.counts["aborted"] > 0
+
+    @property
+    def state(self) -> BatchState:
+        if not self.finished:
+            return "running"
+        if self.failed:
+            return "failed"
+        if self.counts["cancelled"]:
+            return "cancelled"
+        return "succeeded"
+
+
+def prepare_batch(
+    requests: Sequence[JobRequest], *, tasks: TaskRegistry = registry
+) -> list[job_store.NewJob]:
+    """Validate every job of a batch; raises :class:`BatchRejected` naming each bad one.
+
+    Two jobs of one batch with the same queueing lock (or two identical unique
+    jobs) are refused here, by index: procrastinate would refuse the second one
+    anyway, and the whole batch with it, without saying which.
+    """
+    if not 1 <= len(requests) <= MAX_BATCH_SIZE:
+        raise InvalidJobOptions("jobs", f"a batch holds 1 to {MAX_BATCH_SIZE} jobs")
+    errors: list[tuple[int, JobsError]] = []
+    new_jobs: list[job_store.NewJob] = []
+    first_with_lock: dict[str, int] = {}
+    for index, request in enumerate(requests):
+        try:
+            new_job = prepare(request, tasks=tasks)
+        except JobsError as error:  # UnknownTask, InvalidArguments, InvalidJobOptions
+            errors.append((index, error))
+            continue
+        if new_job.queueing_lock is not None:
+            first = first_with_lock.setdefault(new_job.queueing_lock, index)
+            if first != index:
+                field = "unique" if request.unique else "queueing_lock"
+                message = f"job {first} of this batch has the same queueing lock"
+                errors.append((index, InvalidJobOptions(field, message)))
+        new_jobs.append(new_job)
+    if errors:
+        raise BatchRejected(errors, size=len(requests))
+    return new_jobs
+
+
+async def create_batch(
+    conn: Connection,
+    requests: Sequence[JobRequest],
+    *,
+    created_by: str | None,
+    key: KeyClaim | None = None,
+    tasks: TaskRegistry = registry,
+) -> CreatedBatch | Replay:
+    """Validate, then create the batch and all its jobs in one statement (no commit).
+
+    With an idempotency ``key`` the key is looked up first, so replaying a big
+    batch costs one indexed read instead of inserting 10,000 jobs only to roll
+    them back; the create statement still claims the key, which settles races.
+    """
+    new_jobs = prepare_batch(requests, tasks=tasks)
+    if key is not None and (replay := await idempotency.find_replay(conn, key)) is not None:
+        return replay
+    batch_id = uuid.uuid4()
+
+    async def insert() -> CreatedBatch:
+        created = await defer_prepared(
+            conn, new_jobs, created_by=created_by, batch_id=batch_id, idempotency=key
+        )
+        return CreatedBatch(
+            id=batch_id, job_ids=[job.id for job in created], created_at=created[0].created_at
+        )
+
+    return await idempotency.create_once(conn, key, insert)
+
+
+async def get_batch(conn: Connection, batch_id: uuid.UUID) -> BatchStatus:
+    row = await batch_store.batch_get(conn, batch_id)
+    if row is None:
+        raise BatchNotFound(batch_id)
+    return BatchStatus(
+        id=row["id"],
+        created_at=row["created_at"],
+        created_by=row["created_by"],
+        size=row["size"],
+        counts={status: int(row[status]) for status in STATUSES},
+        deleted=int(row["deleted"]),
+        progress_percent=float(row["progress_percent"]),
+    )
+
+
+async def batch_job_ids(conn: Connection, batch_id: uuid.UUID) -> list[int]:
+    """Ids of the batch's jobs still in the database, in the order they were submitted."""
+    return await batch_store.batch_job_ids(conn, batch_id)

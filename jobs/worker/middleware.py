@@ -1,0 +1,160 @@
+"""Worker middleware: time limits, and each attempt's outcome (result or error) stored.
+
+Both wrap every job on the worker's event loop (sync and async tasks alike),
+so plain ``procrastinate --app=jobs.app worker`` processes apply them with no
+extra code: ``jobs.app`` installs them through ``worker_defaults``, recording
+outermost so it sees the time-limit errors.
+The outcome is written before procrastinate marks the job finished, in one
+statement; a crash between the two leaves a job that the stalled-job rescue
+runs again (at-least-once), never a finished job without its result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import functools
+import logging
+import traceback
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from procrastinate import exceptions as procrastinate_exceptions
+from procrastinate.job_context import JobContext
+from procrastinate.middleware import AsyncCallNext
+from procrastinate.worker import Worker
+
+from db import job_store
+from jobs.errors import UnknownTask
+from jobs.tasks.context import CLOCK_KEY, LOOP_KEY, job_pool
+from jobs.tasks.registry import TaskRegistry
+from jobs.tasks.time_limits import TimeLimits
+from jobs.worker.clock import JobClock
+from jobs.worker.threads import AbandonedThreads
+
+logger = logging.getLogger(__name__)
+
+
+def error_type_name(error: BaseException) -> str:
+    kind = type(error)
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+
+
+async def record_outcome(call_next: AsyncCallNext, context: JobContext, worker: Worker) -> Any:
+    """Run the job, then store its result or error as one attempt."""
+    context.additional_context[LOOP_KEY] = asyncio.get_running_loop()
+    job = context.job
+    assert job.id is not None
+    base = functools.partial(
+        job_store.AttemptOutcome,
+        job_id=job.id,
+        attempt=job.attempts + 1,
+        worker_id=worker.worker_id,
+        started_at=datetime.datetime.fromtimestamp(context.start_timestamp, datetime.UTC),
+    )
+    try:
+        result = await call_next()
+    except BaseException as error:
+        aborted = isinstance(error, procrastinate_exceptions.JobAborted | asyncio.CancelledError)
+        outcome = base(
+            outcome="aborted" if aborted else "failed",
+            error_type=error_type_name(error),
+            error_message=str(error) or ("aborted" if aborted else ""),
+            error_traceback="".join(traceback.format_exception(error)),
+        )
+        # Shielded: an aborted job's task is being cancelled, the record must still land.
+        try:
+            await asyncio.shield(_save(context, outcome))
+        except Exception:
+            logger.exception("could not record the failure of job %s", job.id)
+        raise
+    await asyncio.shield(_save(context, base(outcome="succeeded", result=result)))
+    return result
+
+
+async def _save(context: JobContext, outcome: job_store.AttemptOutcome) -> None:
+    async with job_pool(context).connection() as conn:
+        await job_store.attempt_record(conn, outcome)
+
+
+class EnforceTimeLimits:
+    """Worker middleware: run each attempt under its :class:`~jobs.tasks.time_limits.JobClock`.
+
+    At the start of an attempt it reads the job's own limits (one primary-key
+    lookup) over its task's defaults and starts the clock; a cancellation
+    caused by the hard limit leaves as ``TimeLimitExceeded`` (``failed``, so the
+    retry policy decides), not as an abort. When a sync task's thread had to be
+    abandoned, it counts the worker's abandoned threads still running and stops
+    the worker at ``max_abandoned_threads()`` so its supervisor starts a fresh one.
+    """
+
+    def __init__(self, tasks: TaskRegistry, *, max_abandoned_threads: Callable[[], int]) -> None:
+        self._tasks = tasks
+        self._max_abandoned_threads = max_abandoned_threads
+        self._abandoned: weakref.WeakKeyDictionary[Worker, AbandonedThreads] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def __call__(self, call_next: AsyncCallNext, context: JobContext, worker: Worker) -> Any:
+        job_id = context.job.id
+        assert job_id is not None
+        try:
+            spec = self._tasks.get(context.job.task_name)
+        except UnknownTask:  # procrastinate's builtin tasks: no pgjobs limits
+            return await call_next()
+        async with job_pool(context).connection() as conn:
+            time_limit, soft_time_limit = await job_store.job_time_limits_get(conn, job_id)
+        limits: TimeLimits = spec.time_limits.override(time_limit, soft_time_limit)
+        task = asyncio.current_task()
+        assert task is not None
+        clock = JobClock(limits, task, interrupt_soft=spec.is_async)
+        context.additional_context[CLOCK_KEY] = clock
+        clock.start()
+        try:
+            result = await call_next()
+        except asyncio.CancelledError as cancelled:
+            if clock.hard_limit_reached:
+                raise self._hard_limit_error(clock) from cancelled
+            raise
+        finally:
+            clock.stop()
+            if clock.abandoned_thread is not None:
+                self._count_abandoned(worker, clock)
+        if clock.hard_limit_reached:
+            # The task swallowed the cancellation and returned anyway: hard means hard.
+            raise self._hard_limit_error(clock)
+        return result
+
+    @staticmethod
+    def _hard_limit_error(clock: JobClock) -> BaseException:
+        error = clock.hard_limit_error()
+        if clock.abandoned_thread is not None:
+            error.add_note(
+                "The task's thread could not be stopped and was abandoned here:\n"
+                + clock.abandoned_thread.stack
+            )
+        return error
+
+    def _count_abandoned(self, worker: Worker, clock: JobClock) -> None:
+        assert clock.abandoned_thread is not None
+        alive = self._abandoned.setdefault(worker, AbandonedThreads()).add(clock.abandoned_thread)
+        limit = self._max_abandoned_threads()
+        logger.warning(
+            "job %s: its sync task ran past its hard time limit; its thread is abandoned "
+            "(%s of %s this worker tolerates are still running)",
+            clock.abandoned_thread.job_id,
+            alive,
+            limit,
+        )
+        if alive >= limit:
+            logger.error(
+                "stopping the worker: %s abandoned task threads are still running; "
+                "restart it (its supervisor should) to reclaim them",
+                alive,
+            )
+            worker.stop()  # type: ignore[no-untyped-call]
