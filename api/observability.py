@@ -24,7 +24,7 @@ from jobs.monitoring import health
 from jobs.monitoring.event_tail import EventTail
 from jobs.monitoring.queue_stats import QueueStatsCache
 from jobs.settings import Settings
-from migrations.runner import head_revision
+from migrations.head import head_revision
 
 #: Startup waits this long for the listener to connect, then runs the first health check
 #: (at most jobs.monitoring.health.DATABASE_TIMEOUT): the API must start, and say what is wrong,

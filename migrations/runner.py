@@ -1,7 +1,9 @@
 """Run alembic from code (``pgjobs migrate``, the dev command, tests).
 
 Revisions live inside the ``migrations`` package so an installed pgjobs (the
-Docker image) can migrate without the repository's ``alembic.ini``.
+Docker image) can migrate without the repository's ``alembic.ini``. Importing
+this module imports alembic and SQLAlchemy: the API process never does (it
+learns the head revision from :mod:`migrations.head`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from alembic.script import ScriptDirectory
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 
@@ -29,13 +30,6 @@ def alembic_config(database_url: str | None = None) -> Config:
     if database_url is not None:
         config.attributes["database_url"] = database_url
     return config
-
-
-def head_revision() -> str:
-    """The revision a fully migrated database is at."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None, "migrations/versions is empty"
-    return head
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:

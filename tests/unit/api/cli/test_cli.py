@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 
 from api.cli import main as cli
-from migrations.runner import sqlalchemy_url
 
 
 def test_bad_settings_exit_2_with_a_message(
@@ -25,10 +24,3 @@ def test_worker_command_is_the_plain_procrastinate_cli() -> None:
         *["-m", "procrastinate", "--app=jobs.app", "worker"],
         *["--queues", "llm,video", "--concurrency", "8"],
     ]
-
-
-def test_sqlalchemy_url_uses_psycopg3() -> None:
-    assert sqlalchemy_url("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
-    assert sqlalchemy_url("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
-    with pytest.raises(ValueError, match="postgresql://"):
-        sqlalchemy_url("mysql://u@h/db")
