@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from api import errors
 from api.body_limit import BodyLimitMiddleware
@@ -22,12 +23,14 @@ from api.observability import observability_lifespan
 from api.routes import batches, dead_letters, events, health, jobs, metrics, schedules, tasks
 from db.pool import create_pool
 from jobs.settings import Settings
+from jobs.tasks.modules import load_task_modules
 from jobs.tasks.registry import TaskRegistry, registry
 from jobs.worker.app import build_app
 
 
 def create_app(settings: Settings, *, tasks_registry: TaskRegistry = registry) -> FastAPI:
     database_url = settings.require_database_url()
+    load_task_modules(settings.task_modules)  # a module that cannot load stops us here
     app_metrics = Metrics()  # this app's own registry: two apps in one process never mix
 
     @asynccontextmanager
@@ -52,7 +55,10 @@ def create_app(settings: Settings, *, tasks_registry: TaskRegistry = registry) -
             await procrastinate_app.close_async()
             await pool.close()
 
-    app = FastAPI(
+    # FastAPIOffline: /docs and /redoc serve Swagger UI and ReDoc from the fastapi-offline
+    # package's files, never from a CDN (the API must document itself with no internet).
+    app = FastAPIOffline(
+        static_url="/docs/static",
         title="pgjobs",
         version="0.1.0",
         summary="A durable job queue in Postgres: create, watch, cancel and retry jobs over HTTP.",

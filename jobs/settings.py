@@ -7,6 +7,7 @@ worker's pool factory), never at import time, so tests can pass
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -15,6 +16,8 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIB = 1024 * 1024
+#: A dotted module path: ``myapp.tasks``.
+IMPORT_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
 class SettingsError(Exception):
@@ -95,6 +98,22 @@ class Settings(BaseSettings):
     events_max_clients: int = Field(default=1000, ge=1)
     events_keepalive_seconds: float = Field(default=15.0, gt=0)
     events_gap_grace_seconds: float = Field(default=10.0, gt=0)
+    #: Task modules this process imports (comma-separated import paths, e.g.
+    #: ``myapp.tasks,myapp.reports``): their tasks are what workers run and what the API
+    #: validates itself. ``pgjobs dev`` loads the demo tasks (``jobs.examples``) when none
+    #: is given; pgjobs' maintenance tasks are always loaded (docs/tasks.md).
+    task_modules: Annotated[tuple[str, ...], NoDecode] = ()
+    #: A job whose task no worker that takes it has keeps going back to its queue (with
+    #: backoff) for this long, measured from the first worker that lacked it; then it fails
+    #: with ``TaskNotAvailable`` (docs/tasks.md).
+    task_unavailable_timeout_seconds: float = Field(default=3600.0, gt=0)
+    #: Seconds between a process' refreshes of its entries in the task catalog (last seen).
+    catalog_refresh_seconds: float = Field(default=30.0, gt=0)
+    #: Seconds the API reuses what it read of the task catalog (a miss re-reads it at once).
+    catalog_cache_seconds: float = Field(default=2.0, ge=0)
+    #: A process silent this long drops out of the task catalog (and its tasks with it,
+    #: unless another process publishes them).
+    catalog_forget_after_hours: float = Field(default=168.0, gt=0)
     #: Where ``pgjobs dev`` keeps its embedded Postgres.
     data_dir: Path = Path(".pgjobs")
     #: Page size of GET /jobs when the client gives none, and its upper bound.
@@ -110,12 +129,20 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL")
         return value
 
-    @field_validator("extra_queues", "ready_queues", mode="before")
+    @field_validator("extra_queues", "ready_queues", "task_modules", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
+
+    @field_validator("task_modules")
+    @classmethod
+    def _import_paths(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for name in value:
+            if not IMPORT_PATH.match(name):
+                raise ValueError(f"{name!r} is not a module import path (like myapp.tasks)")
+        return tuple(dict.fromkeys(value))  # in order, each once
 
     @field_validator("rescue_cron", "retention_cron")
     @classmethod
@@ -131,14 +158,25 @@ class Settings(BaseSettings):
         return self.database_url
 
 
+def environment_variable(loc: tuple[int | str, ...]) -> str:
+    """The environment variable behind a validation error's location (``PGJOBS_API_PORT``)."""
+    if not loc:
+        return "settings"
+    field = str(loc[0])
+    if field == "database_url":
+        return "DATABASE_URL"
+    if field in Settings.model_fields:
+        return f"PGJOBS_{field.upper()}"
+    return field
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment, turning validation errors into one clear message."""
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc']) or 'settings'}: {item['msg']}"
-            for item in error.errors()
+            f"{environment_variable(item['loc'])}: {item['msg']}" for item in error.errors()
         )
         raise SettingsError(f"invalid pgjobs settings: {problems}") from None
     if settings.environment == "production" and settings.database_url is None:

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 
+import jobs.examples  # noqa: F401  (the demo tasks most tests use, as `pgjobs dev` loads them)
 from api.app import create_app
 from jobs.settings import Settings
 from tests.postgres import PostgresServer, create_template, find_or_start_server
@@ -65,6 +66,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         pool_max_size=5,
         pool_timeout=5.0,
         data_dir=tmp_path,
+        task_modules=("jobs.examples",),
     )
 
 

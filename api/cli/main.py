@@ -18,6 +18,7 @@ import uvicorn
 
 from api.cli.supervisor import STOP_MARGIN_SECONDS, Supervisor
 from jobs.settings import Settings, SettingsError, load_settings
+from jobs.tasks.modules import DEMO_MODULE, TaskModuleError, load_task_modules
 
 logger = logging.getLogger("pgjobs")
 
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     dev.add_argument("--host", default=None)
     dev.add_argument("--port", type=int, default=None)
     dev.add_argument("--workers", type=int, default=1, help="worker processes (0: none)")
+    _tasks_option(dev, "default: PGJOBS_TASK_MODULES, else the demo tasks (jobs.examples)")
 
     migrate = commands.add_parser("migrate", help="alembic upgrade to head (or --revision)")
     migrate.add_argument("--revision", default="head")
@@ -39,19 +41,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     api = commands.add_parser("api", help="serve the HTTP API with uvicorn")
     api.add_argument("--host", default=None)
     api.add_argument("--port", type=int, default=None)
+    _tasks_option(api, "tasks it validates itself; others come from the task catalog")
 
     worker = commands.add_parser(
         "worker", help="run a procrastinate worker for jobs.app, restarted whenever it dies"
     )
     worker.add_argument("--queues", default="", help="comma-separated queues (default: all)")
     worker.add_argument("--concurrency", type=int, default=None)
+    _tasks_option(worker, "default: PGJOBS_TASK_MODULES")
 
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        settings = load_settings()
+        tasks = getattr(args, "tasks", None)
+        settings = load_settings(**({"task_modules": tasks} if tasks is not None else {}))
+        if args.command == "dev" and not settings.task_modules:
+            settings = settings.model_copy(update={"task_modules": (DEMO_MODULE,)})
+        if args.command in ("dev", "api", "worker"):
+            # before anything starts: a module that cannot be loaded is a usage error
+            load_task_modules(settings.task_modules)
         if args.command == "dev":
             return run_dev(settings, host=args.host, port=args.port, workers=args.workers)
         if args.command == "migrate":
@@ -59,9 +69,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "api":
             return run_api(settings, host=args.host, port=args.port)
         return run_worker(settings, queues=args.queues, concurrency=args.concurrency)
-    except SettingsError as error:
+    except (SettingsError, TaskModuleError) as error:
         print(f"pgjobs: {error}", file=sys.stderr)
         return 2
+
+
+def _tasks_option(command: argparse.ArgumentParser, default: str) -> None:
+    command.add_argument(
+        "--tasks",
+        default=None,
+        metavar="MODULES",
+        help=f"comma-separated task modules to import, e.g. myapp.tasks ({default})",
+    )
 
 
 def run_migrate(database_url: str, revision: str = "head") -> int:
@@ -100,7 +119,7 @@ def worker_command(queues: str = "", concurrency: int | None = None) -> list[str
 
 def run_worker(settings: Settings, *, queues: str, concurrency: int | None) -> int:
     """Run the procrastinate CLI worker, after refusing queues it would never find jobs in."""
-    import jobs.worker.app  # noqa: F401  (registers the tasks whose queues are known)
+    import jobs.maintenance.tasks  # noqa: F401  (its queue is known too)
     from jobs.errors import InvalidJobOptions
     from jobs.tasks.registry import registry
     from jobs.tasks.routing import UnknownQueues, known_queues, worker_queues
@@ -114,7 +133,12 @@ def run_worker(settings: Settings, *, queues: str, concurrency: int | None) -> i
     command = worker_command(queues, concurrency or settings.worker_concurrency)
     # supervised: restarted with backoff when it dies; SIGTERM/SIGINT stop it gracefully
     stop_timeout = settings.worker_shutdown_grace_seconds + STOP_MARGIN_SECONDS
-    return Supervisor(command, stop_timeout=stop_timeout).run()
+    return Supervisor(command, stop_timeout=stop_timeout, env=worker_environment(settings)).run()
+
+
+def worker_environment(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a worker process: ours, with the task modules resolved here."""
+    return {**os.environ, "PGJOBS_TASK_MODULES": ",".join(settings.task_modules), **extra}
 
 
 def run_dev(settings: Settings, *, host: str | None, port: int | None, workers: int) -> int:
@@ -132,7 +156,7 @@ def run_dev(settings: Settings, *, host: str | None, port: int | None, workers: 
         if run_migrate(database_url) != 0:
             return 1
         settings = settings.model_copy(update={"database_url": database_url})
-        env = {**os.environ, "DATABASE_URL": database_url}
+        env = worker_environment(settings, DATABASE_URL=database_url)
         worker_processes = [
             subprocess.Popen(
                 [

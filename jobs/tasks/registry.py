@@ -69,6 +69,11 @@ class TaskSpec:
     time_limits: TimeLimits = field(default_factory=TimeLimits)
 
     @property
+    def module(self) -> str:
+        """The module that declares the task."""
+        return str(self.func.__module__)
+
+    @property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.func)
 
@@ -163,6 +168,14 @@ class TaskRegistry:
 
     def __len__(self) -> int:
         return len(self._specs)
+
+    def declared_in(self, module: str) -> list[str]:
+        """Names of the tasks whose function is defined in ``module`` or a module below it."""
+        return [
+            spec.name
+            for spec in self._specs.values()
+            if spec.module == module or spec.module.startswith(module + ".")
+        ]
 
     def queues(self) -> set[str]:
         """The default queues of the registered tasks."""

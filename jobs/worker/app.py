@@ -4,14 +4,19 @@
 ``--app=jobs.app`` (procrastinate resolves it as attribute ``app`` of package
 ``jobs``) runs a worker with nothing else to write.
 
-``app`` is built at import time but connects to nothing: its connector builds
-its pool lazily, from the environment (``DATABASE_URL``, ``PGJOBS_*``), when
-the procrastinate CLI opens it. The API builds its own app with
+``app`` is built on first access, not at import: then it imports the task
+modules of ``PGJOBS_TASK_MODULES`` (plus pgjobs' maintenance tasks) and
+installs their tasks, and connects to nothing; its connector builds its pool
+from the environment (``DATABASE_URL``, ``PGJOBS_*``) when the procrastinate
+CLI opens it. A bad setting or a task module that cannot be loaded stops the
+CLI there with exit status 2 and the reason. The API builds its own app with
 :func:`build_app` and opens it on the pool it shares with request handlers.
 """
 
 from __future__ import annotations
 
+import functools
+import sys
 from typing import Any
 
 import procrastinate
@@ -19,9 +24,9 @@ from procrastinate.psycopg_connector import PsycopgConnector
 
 from db.pool import create_pool
 from db.types import Pool
-from jobs.examples import workloads as examples  # noqa: F401  (registers the demo tasks)
 from jobs.maintenance import tasks as maintenance  # noqa: F401  (registers maintenance tasks)
-from jobs.settings import Settings, load_settings
+from jobs.settings import Settings, SettingsError, load_settings
+from jobs.tasks.modules import TaskModuleError, load_task_modules
 from jobs.tasks.registry import TaskRegistry, registry
 from jobs.worker import runner, shutdown
 from jobs.worker.middleware import EnforceTimeLimits, record_outcome
@@ -33,9 +38,12 @@ def build_app(
 ) -> procrastinate.App:
     """A procrastinate App with pgjobs' tasks and worker middleware installed.
 
-    With ``settings`` the pool (when procrastinate creates one) uses them;
-    without, they are read from the environment when the app is opened.
+    The task modules of the settings are imported first (raising
+    :class:`~jobs.tasks.modules.TaskModuleError`). With ``settings`` the pool
+    (when procrastinate creates one) uses them; without, they are read from the
+    environment: the task modules now, the rest when the app is opened.
     """
+    load_task_modules((settings or load_settings()).task_modules)
 
     def pool_factory(**procrastinate_kwargs: Any) -> Pool:
         resolved = settings if settings is not None else load_settings()
@@ -72,5 +80,18 @@ def build_app(
     return app
 
 
-#: The app the procrastinate CLI loads (``--app=jobs.app``, via the package's re-export).
-app = build_app()
+@functools.cache
+def _cli_app() -> procrastinate.App:
+    try:
+        return build_app()
+    except (SettingsError, TaskModuleError) as error:
+        # procrastinate's CLI would print a traceback and exit 1: name the problem, exit 2
+        print(f"pgjobs: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def __getattr__(name: str) -> Any:
+    """``app``: the app the procrastinate CLI loads (``--app=jobs.app``), built on first access."""
+    if name == "app":
+        return _cli_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

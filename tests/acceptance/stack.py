@@ -55,7 +55,12 @@ class Stack:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PGJOBS_")}
-        env.update(DATABASE_URL=self.database_url, PYTHONPATH=str(ROOT), **extra)
+        env.update(
+            DATABASE_URL=self.database_url,
+            PYTHONPATH=str(ROOT),
+            PGJOBS_TASK_MODULES="jobs.examples",
+            **extra,
+        )
         return env
 
     def _spawn(self, command: Sequence[str], log_name: str, **env: str) -> subprocess.Popen[bytes]:

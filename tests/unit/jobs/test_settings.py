@@ -24,8 +24,18 @@ def test_invalid_values_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("DATABASE_URL", "mysql://x")
     with pytest.raises(SettingsError) as error:
         load_settings()
-    assert "api_port" in str(error.value)
-    assert "postgresql://" in str(error.value)
+    assert "PGJOBS_API_PORT: Input should be less than or equal to 65535" in str(error.value)
+    assert "DATABASE_URL: Value error, must be a postgresql:// URL" in str(error.value)
+
+
+def test_task_modules_are_a_comma_separated_list_of_import_paths(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PGJOBS_TASK_MODULES", " myapp.tasks, reports ,myapp.tasks")
+    assert load_settings().task_modules == ("myapp.tasks", "reports")
+    monkeypatch.setenv("PGJOBS_TASK_MODULES", "myapp/tasks.py")
+    with pytest.raises(SettingsError, match=r"PGJOBS_TASK_MODULES: .*'myapp/tasks.py' is not"):
+        load_settings()
 
 
 def test_production_requires_a_database(monkeypatch: pytest.MonkeyPatch) -> None:

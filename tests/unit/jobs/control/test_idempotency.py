@@ -32,5 +32,5 @@ def test_ttl_and_batch_body_limit_settings(monkeypatch: pytest.MonkeyPatch) -> N
     settings = load_settings()
     assert (settings.idempotency_ttl_seconds, settings.max_batch_body_bytes) == (600, 4096)
     monkeypatch.setenv("PGJOBS_IDEMPOTENCY_TTL_SECONDS", "0")
-    with pytest.raises(SettingsError, match="idempotency_ttl_seconds"):
+    with pytest.raises(SettingsError, match="PGJOBS_IDEMPOTENCY_TTL_SECONDS"):
         load_settings()

@@ -34,7 +34,7 @@ def test_a_kill_is_rescued_well_within_a_minute_by_default() -> None:
 
 def test_a_bad_cron_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PGJOBS_RESCUE_CRON", "every ten seconds")
-    with pytest.raises(SettingsError, match="rescue_cron"):
+    with pytest.raises(SettingsError, match="PGJOBS_RESCUE_CRON"):
         load_settings()
 
 
