@@ -1,4 +1,4 @@
-"""Task modules: loaded by name from settings or --tasks; a broken one stops start-up with exit 2."""
+"""Task modules: loaded from settings or --tasks; a broken one stops start-up with exit 2."""
 
 from __future__ import annotations
 
