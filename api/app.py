@@ -11,11 +11,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from api import errors
+from api.auth.access import Access
+from api.auth.browser import SecurityHeaders
 from api.body_limit import BodyLimitMiddleware
+from api.dashboard import login
 from api.dashboard import routes as dashboard
 from api.deps import Services
 from api.metrics import Metrics, RequestMetricsMiddleware
@@ -48,6 +52,7 @@ def create_app(settings: Settings, *, tasks_registry: TaskRegistry = registry) -
         app.state.services = Services(
             settings=settings, pool=pool, procrastinate=procrastinate_app, tasks=tasks_registry
         )
+        app.state.access = Access.build(settings, pool)
         try:
             async with observability_lifespan(app, settings, pool, app_metrics):
                 yield
@@ -70,6 +75,18 @@ def create_app(settings: Settings, *, tasks_registry: TaskRegistry = registry) -
         path_limits={"/batches": settings.max_batch_body_bytes},
     )
     app.add_middleware(RequestMetricsMiddleware, metrics=app_metrics)
+    if settings.cors_origins:  # browsers' cross-origin calls, from these origins only
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID"],
+            expose_headers=["Location", "Retry-After"],
+            allow_credentials=False,  # bearer keys only: never the dashboard's cookie
+            max_age=600,
+        )
+    # outermost: every answer carries them, errors and static files included
+    app.add_middleware(SecurityHeaders, static_prefix=dashboard.STATIC_PATH)
     errors.install(app)
     app.include_router(jobs.router)
     app.include_router(batches.router)
@@ -80,6 +97,7 @@ def create_app(settings: Settings, *, tasks_registry: TaskRegistry = registry) -
     app.include_router(events.router)
     app.include_router(metrics.router)
     app.include_router(dashboard.router)
+    app.include_router(login.router)
     app.mount(
         dashboard.STATIC_PATH, StaticFiles(directory=dashboard.STATIC), name="dashboard-static"
     )

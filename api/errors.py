@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import urlencode
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from procrastinate.exceptions import ConnectorException
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.auth.errors import NotAuthenticated, RequestRefused
 from jobs.errors import (
     AlreadyEnqueued,
     BatchNotFound,
@@ -164,6 +166,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(IdempotencyKeyInUse)
     async def idempotency_key_in_use(request: Request, error: IdempotencyKeyInUse) -> JSONResponse:
         return error_response(409, "idempotency_key_in_use", str(error))
+
+    @app.exception_handler(RequestRefused)
+    async def refused(request: Request, error: RequestRefused) -> Response:
+        if isinstance(error, NotAuthenticated) and error.login_page:
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/dashboard/login?{urlencode({'next': target})}", 303)
+        return error_response(error.status, error.code, error.message, headers=error.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from croniter import croniter
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIB = 1024 * 1024
 #: A dotted module path: ``myapp.tasks``.
 IMPORT_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+#: An origin as browsers send it: scheme, host and an optional port, nothing else.
+ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 
 
 class SettingsError(Exception):
@@ -119,6 +121,36 @@ class Settings(BaseSettings):
     #: Page size of GET /jobs when the client gives none, and its upper bound.
     default_page_size: int = Field(default=50, ge=1, le=1000)
     max_page_size: int = Field(default=500, ge=1, le=10_000)
+    #: ``required``: every request needs an API key (``Authorization: Bearer``) or a dashboard
+    #: session. ``off``: anyone may do anything, so the API then answers loopback clients only
+    #: (what ``pgjobs dev`` runs with); ``PGJOBS_ENVIRONMENT=production`` refuses it.
+    auth: Literal["required", "off"] = "required"
+    #: Seconds an API process reuses what it read about a key or a session; at most 1, so a
+    #: revoked key or an ended session stops working on every API process within a second.
+    auth_cache_seconds: float = Field(default=1.0, ge=0, le=1.0)
+    #: How long a dashboard login lasts.
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    #: The session cookie's ``Secure`` flag: ``auto`` sets it on requests that came over https
+    #: (behind a TLS proxy, trust its X-Forwarded-Proto with ``forwarded_allow_ips``).
+    cookie_secure: Literal["auto", "always", "never"] = "auto"
+    #: Proxies whose X-Forwarded-For/-Proto ``pgjobs api`` trusts (uvicorn's forwarded_allow_ips).
+    forwarded_allow_ips: str = "127.0.0.1"
+    #: Origins (``https://app.example.com``) whose pages may call the JSON API from a browser
+    #: (CORS, comma-separated); none by default: cross-site browser requests are refused.
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    #: Host names the API answers to (comma-separated; empty: any). With auth off, only
+    #: loopback names are served whatever this says (no DNS rebinding into an open API).
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    #: Jobs one key may create per second on one API process, sustained and at once (a batch
+    #: counts its jobs); 429 with Retry-After beyond. 0: no limit. A key may have its own rate.
+    create_rate_per_second: float = Field(default=1000.0, ge=0)
+    create_burst: int = Field(default=10_000, ge=1)
+    #: Live event streams (SSE) one key or user may hold open on one API process.
+    events_max_streams_per_key: int = Field(default=20, ge=1)
+    #: Dashboard login attempts per minute, per client address and per user name.
+    login_attempts_per_minute: int = Field(default=10, ge=1)
+    #: Deepest nesting of a JSON request body (job arguments included); deeper is a 422.
+    max_json_depth: int = Field(default=32, ge=2, le=200)
 
     @field_validator("database_url")
     @classmethod
@@ -129,7 +161,14 @@ class Settings(BaseSettings):
             raise ValueError("must be a postgresql:// URL")
         return value
 
-    @field_validator("extra_queues", "ready_queues", "task_modules", mode="before")
+    @field_validator(
+        "extra_queues",
+        "ready_queues",
+        "task_modules",
+        "cors_origins",
+        "allowed_hosts",
+        mode="before",
+    )
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
@@ -150,6 +189,25 @@ class Settings(BaseSettings):
         if not croniter.is_valid(value):
             raise ValueError(f"{value!r} is not a valid cron expression")
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in value:
+            if not ORIGIN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+        return tuple(origin.lower() for origin in value)
+
+    @model_validator(mode="after")
+    def _production_needs_auth(self) -> Settings:
+        # Checked on the model, not only in load_settings: an app built from Settings(...)
+        # directly must not serve an open API in production either.
+        if self.environment == "production" and self.auth == "off":
+            raise ValueError(
+                "PGJOBS_ENVIRONMENT=production refuses PGJOBS_AUTH=off: "
+                "create API keys (pgjobs keys create) and leave authentication on"
+            )
+        return self
 
     def require_database_url(self) -> str:
         """The database URL, or a clear error when none is configured."""

@@ -1,4 +1,4 @@
-"""The ``pgjobs`` command: dev, migrate, api, worker.
+"""The ``pgjobs`` command: dev, migrate, api, worker, keys, users.
 
 Exit codes: 0 success, 2 bad usage or settings (argparse's convention),
 1 a runtime failure (database unreachable, migration failed).
@@ -7,6 +7,7 @@ Exit codes: 0 success, 2 bad usage or settings (argparse's convention),
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import signal
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 
 import uvicorn
 
+from api.cli import access
 from api.cli.supervisor import STOP_MARGIN_SECONDS, Supervisor
 from jobs.settings import Settings, SettingsError, load_settings
 from jobs.tasks.modules import DEMO_MODULE, TaskModuleError, load_task_modules
@@ -50,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     worker.add_argument("--concurrency", type=int, default=None)
     _tasks_option(worker, "default: PGJOBS_TASK_MODULES")
 
+    access.add_commands(commands)
+
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -68,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_migrate(settings.require_database_url(), args.revision)
         if args.command == "api":
             return run_api(settings, host=args.host, port=args.port)
+        if args.command in ("keys", "users"):
+            return access.run(args.command, args, settings.require_database_url())
         return run_worker(settings, queues=args.queues, concurrency=args.concurrency)
     except (SettingsError, TaskModuleError) as error:
         print(f"pgjobs: {error}", file=sys.stderr)
@@ -98,13 +104,34 @@ def run_migrate(database_url: str, revision: str = "head") -> int:
 def run_api(settings: Settings, *, host: str | None, port: int | None) -> int:
     from api.app import create_app
 
+    bind_host = host or settings.api_host
+    if settings.auth == "off" and not is_loopback(bind_host):
+        print(
+            f"pgjobs: PGJOBS_AUTH=off serves loopback only; refusing to listen on {bind_host}. "
+            "Create an API key (pgjobs keys create) and leave authentication on.",
+            file=sys.stderr,
+        )
+        return 2
     uvicorn.run(
         create_app(settings),
-        host=host or settings.api_host,
+        host=bind_host,
         port=port or settings.api_port,
         log_level="info",
+        # behind a TLS proxy: its X-Forwarded-Proto makes session cookies Secure
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
     return 0
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the API on this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def worker_command(queues: str = "", concurrency: int | None = None) -> list[str]:
@@ -145,6 +172,16 @@ def run_dev(settings: Settings, *, host: str | None, port: int | None, workers: 
     """Run API and workers together; start an embedded Postgres when none is configured."""
     from db.embedded import EmbeddedPostgres
 
+    if "auth" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"auth": "off"})  # dev runs open, on loopback
+    bind_host = host or settings.api_host
+    if settings.auth == "off" and not is_loopback(bind_host):
+        print(
+            f"pgjobs dev: without authentication the API serves loopback only, not {bind_host}; "
+            "set PGJOBS_AUTH=required and create a key (pgjobs keys create) to serve others",
+            file=sys.stderr,
+        )
+        return 2
     embedded: EmbeddedPostgres | None = None
     database_url = settings.database_url
     if database_url is None:
@@ -168,7 +205,6 @@ def run_dev(settings: Settings, *, host: str | None, port: int | None, workers: 
             )
             for n in range(workers)
         ]
-        bind_host = host or settings.api_host
         bind_port = port or settings.api_port
         base = f"http://{bind_host}:{bind_port}"
         print(
@@ -176,6 +212,15 @@ def run_dev(settings: Settings, *, host: str | None, port: int | None, workers: 
             f"workers {len(worker_processes)}  (Ctrl-C stops everything)",
             flush=True,
         )
+        if settings.auth == "off":
+            print(
+                f"pgjobs dev: authentication is OFF: anyone on this machine may use the API "
+                f"and the dashboard; it answers loopback clients only ({bind_host}). "
+                "Never expose it; production needs PGJOBS_AUTH=required and API keys.",
+                flush=True,
+            )
+        else:
+            print("pgjobs dev: authentication is on: use an API key (pgjobs keys create)")
         try:
             run_api(settings, host=bind_host, port=bind_port)
         finally:

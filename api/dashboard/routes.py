@@ -21,9 +21,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from api import presenters
+from api.auth import tokens
+from api.auth.browser import session_cookie
 from api.dashboard import views as dashboard_views
 from api.deps import ServicesDep
 from api.observability import ObservabilityDep
+from api.routing import principal_of
 from api.schemas import JobStatus
 from db.dead_letter_store import DeadLetterFilter
 from jobs.control import actions as control
@@ -72,10 +75,19 @@ def _render(
     request: Request, template: str, *, page: str, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     now = datetime.datetime.now(datetime.UTC)
+    principal = principal_of(request)
+    session = session_cookie(request) if principal and principal.via == "session" else None
     return templates().TemplateResponse(
         request,
         template,
-        {"page": page, "now": now, "since": dashboard_views.since, **context},
+        {
+            "page": page,
+            "now": now,
+            "since": dashboard_views.since,
+            "principal": principal,
+            "csrf": tokens.csrf_token(session) if session else None,
+            **context,
+        },
         status_code=status_code,
     )
 

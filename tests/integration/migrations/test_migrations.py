@@ -13,7 +13,15 @@ from db import status
 from migrations import procrastinate_sql, runner
 from tests.postgres import PostgresServer
 
-PGJOBS_TABLES = {"pgjobs_jobs", "pgjobs_attempts", "pgjobs_batches", "pgjobs_idempotency_keys"}
+PGJOBS_TABLES = {
+    "pgjobs_jobs",
+    "pgjobs_attempts",
+    "pgjobs_batches",
+    "pgjobs_idempotency_keys",
+    "pgjobs_api_keys",
+    "pgjobs_users",
+    "pgjobs_sessions",
+}
 
 
 async def _objects(url: str) -> list[tuple[str, str, str]]:

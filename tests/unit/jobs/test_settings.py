@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.settings import SettingsError, load_settings
+from jobs.settings import Settings, SettingsError, load_settings
 
 
 def test_defaults_need_no_environment() -> None:
@@ -52,3 +52,34 @@ def test_pool_bounds_are_checked() -> None:
 def test_require_database_url_explains_itself() -> None:
     with pytest.raises(SettingsError, match="DATABASE_URL is not set"):
         load_settings().require_database_url()
+
+
+def test_authentication_is_on_unless_turned_off() -> None:
+    assert load_settings().auth == "required"
+
+
+def test_production_refuses_to_run_without_authentication(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGJOBS_ENVIRONMENT", "production")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/db")
+    monkeypatch.setenv("PGJOBS_AUTH", "off")
+    with pytest.raises(SettingsError, match="production refuses PGJOBS_AUTH=off"):
+        load_settings()
+    with pytest.raises(ValueError, match="production refuses"):  # however the settings are built
+        Settings(environment="production", database_url="postgresql://u@h/db", auth="off")
+
+
+def test_cors_origins_must_be_origins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGJOBS_CORS_ORIGINS", "https://App.example.com, http://localhost:3000")
+    assert load_settings().cors_origins == ("https://app.example.com", "http://localhost:3000")
+    monkeypatch.setenv("PGJOBS_CORS_ORIGINS", "https://app.example.com/path")
+    with pytest.raises(SettingsError, match="cors_origins"):
+        load_settings()
+    monkeypatch.setenv("PGJOBS_CORS_ORIGINS", "*")
+    with pytest.raises(SettingsError, match="is not an origin"):
+        load_settings()
+
+
+def test_revocation_cache_is_at_most_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PGJOBS_AUTH_CACHE_SECONDS", "5")
+    with pytest.raises(SettingsError, match="auth_cache_seconds"):
+        load_settings()
