@@ -16,23 +16,21 @@ CSRF token. Attempts are limited per client address and per name
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from api.auth import sessions, tokens
 from api.auth.access import Access
 from api.auth.browser import SECURE_SESSION_COOKIE, SESSION_COOKIE, session_cookie
 from api.auth.errors import RateLimited
+from api.dashboard.routes import templates
 from api.deps import ServicesDep
 from api.routing import PUBLIC, api_router
 
 router = api_router(prefix="/dashboard", include_in_schema=False)
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
 
 LOGIN_COOKIE = "pgjobs_login"
 HOME = "/dashboard"
@@ -60,7 +58,7 @@ def _page(
     name: str = "",
 ) -> HTMLResponse:
     context: dict[str, Any] = {"csrf": csrf, "next": next_url, "error": error, "name": name}
-    response = templates.TemplateResponse(request, "login.html", context, status_code=status_code)
+    response = templates().TemplateResponse(request, "login.html", context, status_code=status_code)
     access: Access = request.app.state.access
     response.set_cookie(
         LOGIN_COOKIE,
