@@ -72,7 +72,7 @@ def test_cors_origins_must_be_origins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PGJOBS_CORS_ORIGINS", "https://App.example.com, http://localhost:3000")
     assert load_settings().cors_origins == ("https://app.example.com", "http://localhost:3000")
     monkeypatch.setenv("PGJOBS_CORS_ORIGINS", "https://app.example.com/path")
-    with pytest.raises(SettingsError, match="cors_origins"):
+    with pytest.raises(SettingsError, match="PGJOBS_CORS_ORIGINS"):
         load_settings()
     monkeypatch.setenv("PGJOBS_CORS_ORIGINS", "*")
     with pytest.raises(SettingsError, match="is not an origin"):
@@ -81,5 +81,5 @@ def test_cors_origins_must_be_origins(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_revocation_cache_is_at_most_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PGJOBS_AUTH_CACHE_SECONDS", "5")
-    with pytest.raises(SettingsError, match="auth_cache_seconds"):
+    with pytest.raises(SettingsError, match="PGJOBS_AUTH_CACHE_SECONDS"):
         load_settings()
