@@ -5,11 +5,15 @@
 // [data-live] regions (at most once a second, less when the server is slow to answer). EventSource reconnects by itself and
 // resumes with Last-Event-ID, so nothing is missed across network blips.
 // Actions: buttons with data-post (and data-body) POST to the API, exactly what any
-// client would send; the page refreshes with the outcome.
+// client would send; the page refreshes with the outcome. Every POST is JSON and carries
+// the session's CSRF token (meta[name=csrf-token]): the API refuses a state change
+// without them, so no other site can make a visitor's browser send one.
 "use strict";
 
 (() => {
   const body = document.body;
+  const csrfMeta = document.querySelector("meta[name=csrf-token]");
+  const csrfToken = csrfMeta ? csrfMeta.content : null;
   const status = document.getElementById("live-status");
   const toastBox = document.getElementById("toast");
   const MIN_GAP_MS = 1000;
@@ -77,7 +81,7 @@
   function showProgress(event) {
     const bars = document.querySelectorAll(`[data-progress-job="${event.job_id}"]`);
     for (const bar of bars) {
-      bar.querySelector(".bar").style.width = `${event.percent}%`;
+      bar.querySelector(".bar").value = event.percent;
       const label = `${Math.round(event.percent)}%` + (event.message ? ` · ${event.message}` : "");
       bar.querySelector(".text").textContent = label;
     }
@@ -129,10 +133,13 @@
     }
     button.disabled = true;
     try {
+      const headers = { "Content-Type": "application/json" };
+      if (csrfToken) headers["X-CSRF-Token"] = csrfToken;
       const response = await fetch(url, {
         method: "POST",
-        headers: payload ? { "Content-Type": "application/json" } : {},
+        headers,
         body: payload,
+        credentials: "same-origin",
       });
       const answer = await response.json().catch(() => ({}));
       if (response.ok) toast(describe(answer) || button.dataset.done || "Done.");
