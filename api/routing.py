@@ -3,14 +3,17 @@
 Routers are built with :func:`api_router`, whose routes (:class:`GuardedRoute`)
 run, in this order, before FastAPI parses the body or resolves dependencies:
 
-1. the query string: no control characters (422);
-2. the Host header, and who is calling (:meth:`api.auth.access.Access.authenticate`):
+1. the Host header, and who is calling (:meth:`api.auth.access.Access.authenticate`):
    a bearer key, a session cookie, or everyone when authentication is off (401 for a
    bad key); public routes look at no credentials;
-3. what the route requires: ``Requires(Scope.X)`` (401 without credentials,
+2. what the route requires: ``Requires(Scope.X)`` (401 without credentials,
    403 without the scope) or ``PUBLIC``;
+3. the query string: no control characters (422);
 4. for a state change, that no other website sent it (403, :mod:`api.auth.browser`);
 5. a JSON body parsed strictly (422 naming the field, :mod:`api.strict_input`).
+
+So a caller without the right credentials learns nothing from its input: it gets a
+401 or a 403 whatever it sends.
 
 A route that declares neither ``Requires`` nor ``PUBLIC`` cannot be built:
 forgetting to protect a new route fails at start-up, not in production. The
@@ -166,12 +169,12 @@ class GuardedRoute(APIRoute):
 
         async def guarded(request: Request) -> Response:
             access: Access = request.app.state.access
-            check_query(request)
             access.check_host(request)
             # a public route looks at no credentials (a bad one must not break /health)
             principal = None if public else await access.authenticate(request)
             request.state.principal = principal
             requirement.check(principal)
+            check_query(request)
             check_same_origin(request, principal, allowed_origins=access.settings.cors_origins)
             if reads_body and wants_json(request):
                 body = await request.body()
