@@ -24,7 +24,17 @@ from api.dashboard import routes as dashboard
 from api.deps import Services
 from api.metrics import Metrics, RequestMetricsMiddleware
 from api.observability import observability_lifespan
-from api.routes import batches, dead_letters, events, health, jobs, metrics, schedules, tasks
+from api.routes import (
+    batches,
+    dead_letters,
+    events,
+    health,
+    jobs,
+    keys,
+    metrics,
+    schedules,
+    tasks,
+)
 from db.pool import create_pool
 from jobs.settings import Settings
 from jobs.tasks.modules import load_task_modules
@@ -92,6 +102,7 @@ def create_app(settings: Settings, *, tasks_registry: TaskRegistry = registry) -
     app.include_router(batches.router)
     app.include_router(dead_letters.router)
     app.include_router(tasks.router)
+    app.include_router(keys.router)
     app.include_router(schedules.router)
     app.include_router(health.router)
     app.include_router(events.router)

@@ -20,6 +20,7 @@ from procrastinate.exceptions import ConnectorException
 from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.auth.accounts import AccountError, AccountNotFound
 from api.auth.errors import NotAuthenticated, RequestRefused
 from jobs.errors import (
     AlreadyEnqueued,
@@ -166,6 +167,15 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(IdempotencyKeyInUse)
     async def idempotency_key_in_use(request: Request, error: IdempotencyKeyInUse) -> JSONResponse:
         return error_response(409, "idempotency_key_in_use", str(error))
+
+    @app.exception_handler(AccountError)
+    async def account_error(request: Request, error: AccountError) -> Response:
+        detail = [{"loc": ["body", error.field], "msg": error.message, "type": "value_error"}]
+        return error_response(422, "invalid_account", str(error), detail)
+
+    @app.exception_handler(AccountNotFound)
+    async def account_not_found(request: Request, error: AccountNotFound) -> Response:
+        return error_response(404, "not_found", str(error))
 
     @app.exception_handler(RequestRefused)
     async def refused(request: Request, error: RequestRefused) -> Response:
