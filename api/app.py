@@ -39,13 +39,16 @@ from db.pool import create_pool
 from jobs.settings import Settings
 from jobs.tasks.modules import load_task_modules
 from jobs.tasks.registry import TaskRegistry, registry
+from jobs.tasks.routing import declared_names
 from jobs.worker.app import build_app
 
 
 def create_app(settings: Settings, *, tasks_registry: TaskRegistry = registry) -> FastAPI:
     database_url = settings.require_database_url()
     load_task_modules(settings.task_modules)  # a module that cannot load stops us here
-    app_metrics = Metrics()  # this app's own registry: two apps in one process never mix
+    declared = declared_names(tasks_registry, settings.extra_queues)
+    # this app's own registry: two apps in one process never mix
+    app_metrics = Metrics(declared=lambda: declared)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

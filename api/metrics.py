@@ -22,7 +22,7 @@ Where each figure comes from:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from jobs.live.hub import EventHub
 from jobs.monitoring.event_tail import FINISHED, EventFigure, EventTail
 from jobs.monitoring.queue_stats import QueueStats, QueueStatsCache
+from jobs.tasks.routing import DeclaredNames
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Seconds; job run times span milliseconds (tool calls) to an hour (video).
@@ -43,9 +44,15 @@ UNMATCHED_ROUTE = "<unmatched>"
 
 
 class Metrics:
-    """The registry and instruments of one app."""
+    """The registry and instruments of one app.
 
-    def __init__(self) -> None:
+    ``declared`` gives the queues and tasks that may appear as labels; any other name
+    found in the data is counted as ``(other)``, so the number of series is bounded by
+    the code, whatever clients sent or the jobs table holds.
+    """
+
+    def __init__(self, declared: Callable[[], DeclaredNames]) -> None:
+        self.declared = declared
         self.registry = CollectorRegistry()
         self.http_requests = Counter(
             "pgjobs_http_requests",
@@ -121,23 +128,23 @@ class Metrics:
         return generate_latest(self.registry)
 
     def _observe(self, figure: EventFigure) -> None:
+        names = self.declared()
+        queue, task = names.queue(figure.queue), names.task(figure.task)
         if figure.type == "started":
             if figure.pickup_seconds is not None:
-                self.job_pickup.labels(figure.queue).observe(max(0.0, figure.pickup_seconds))
+                self.job_pickup.labels(queue).observe(max(0.0, figure.pickup_seconds))
             return
         if figure.run_seconds is not None:
             outcome = "retried" if figure.type == "deferred_for_retry" else figure.type
-            self.job_run.labels(figure.queue, figure.task, outcome).observe(
-                max(0.0, figure.run_seconds)
-            )
+            self.job_run.labels(queue, task, outcome).observe(max(0.0, figure.run_seconds))
         if figure.type in FINISHED:
-            self.job_finished.labels(figure.queue, figure.task, figure.type).inc()
+            self.job_finished.labels(queue, task, figure.type).inc()
         elif figure.type == "deferred_for_retry":
-            self.job_retries.labels(figure.queue, figure.task, "automatic").inc()
+            self.job_retries.labels(queue, task, "automatic").inc()
         elif figure.type == "retried":
-            self.job_retries.labels(figure.queue, figure.task, "manual").inc()
+            self.job_retries.labels(queue, task, "manual").inc()
         if figure.rescued:
-            self.job_rescues.labels(figure.queue, figure.task).inc()
+            self.job_rescues.labels(queue, task).inc()
 
 
 class _ReadingsCollector(Collector):
@@ -149,7 +156,7 @@ class _ReadingsCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         stats = self._metrics.stats
         if stats is not None:
-            yield from _queue_gauges(stats)
+            yield from _queue_gauges(stats, self._metrics.declared())
         hub = self._metrics.hub
         if hub is not None:
             yield GaugeMetricFamily(
@@ -173,13 +180,17 @@ class _ReadingsCollector(Collector):
             )
 
 
-def _queue_gauges(stats: QueueStats) -> Iterator[Metric]:
+def _queue_gauges(stats: QueueStats, names: DeclaredNames) -> Iterator[Metric]:
     jobs = GaugeMetricFamily(
         "pgjobs_jobs",
         "Jobs by queue and state (todo/doing fresh, finished states refreshed less often).",
         labels=["queue", "state"],
     )
-    for (queue, state), count in sorted(stats.counts.items()):
+    counts: dict[tuple[str, str], int] = {}
+    for (queue, state), count in stats.counts.items():
+        key = (names.queue(queue), state)
+        counts[key] = counts.get(key, 0) + count
+    for (queue, state), count in sorted(counts.items()):
         jobs.add_metric([queue, state], count)
     yield jobs
     lag = GaugeMetricFamily(
@@ -190,10 +201,16 @@ def _queue_gauges(stats: QueueStats) -> Iterator[Metric]:
     runnable = GaugeMetricFamily(
         "pgjobs_queue_runnable_jobs", "Jobs that could run now, per queue.", labels=["queue"]
     )
+    oldest: dict[str, float] = {}
+    waiting: dict[str, int] = {}
     for queue in stats.queues:
+        label = names.queue(queue)
         queue_lag = stats.lag.get(queue)
-        lag.add_metric([queue], queue_lag.oldest_seconds if queue_lag else 0.0)
-        runnable.add_metric([queue], queue_lag.runnable if queue_lag else 0)
+        oldest[label] = max(oldest.get(label, 0.0), queue_lag.oldest_seconds if queue_lag else 0.0)
+        waiting[label] = waiting.get(label, 0) + (queue_lag.runnable if queue_lag else 0)
+    for label in sorted(oldest):
+        lag.add_metric([label], oldest[label])
+        runnable.add_metric([label], waiting[label])
     yield lag
     yield runnable
     workers = GaugeMetricFamily(

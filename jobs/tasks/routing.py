@@ -11,6 +11,7 @@ name declared in ``PGJOBS_EXTRA_QUEUES`` (for jobs routed elsewhere at creation)
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from jobs.errors import JobsError
 from jobs.tasks.registry import TaskRegistry, check_queue
@@ -41,3 +42,34 @@ def worker_queues(requested: str, known: set[str]) -> list[str]:
     if unknown:
         raise UnknownQueues(unknown, known)
     return names
+
+
+#: What undeclared queues and tasks are counted as, wherever a list must stay bounded.
+OTHER = "(other)"
+
+
+@dataclass(frozen=True, slots=True)
+class DeclaredNames:
+    """The queues and tasks pgjobs knows by declaration, as opposed to names found in data.
+
+    Jobs may only be created in declared queues, but the jobs table can hold any
+    name (jobs from before, plain procrastinate defers), so whatever counts by
+    name for everyone to see (metric labels, dashboard lists) folds the rest
+    into :data:`OTHER`: its size is bounded by the code, not by the data.
+    """
+
+    queues: frozenset[str]
+    tasks: frozenset[str]
+
+    def queue(self, name: str | None) -> str:
+        return name if name is not None and name in self.queues else OTHER
+
+    def task(self, name: str | None) -> str:
+        return name if name is not None and name in self.tasks else OTHER
+
+
+def declared_names(tasks: TaskRegistry, extra_queues: Iterable[str]) -> DeclaredNames:
+    return DeclaredNames(
+        queues=frozenset(known_queues(tasks, extra_queues)),
+        tasks=frozenset(spec.name for spec in tasks),
+    )

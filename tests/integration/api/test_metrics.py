@@ -190,3 +190,20 @@ async def test_requests_are_counted_by_route_template_per_app(
         )
         is None
     )
+
+
+async def test_invented_queues_do_not_grow_the_metrics(
+    fresh: httpx.AsyncClient, conn: Conn
+) -> None:
+    """2,000 queues nobody declared (written around pgjobs' checks) are one label, not 2,000."""
+    await make_job(conn, "tools.run", {"tool": "t"})
+    await conn.execute(
+        "SELECT procrastinate_defer_jobs_v1(array_agg(ROW('invented-' || n, 'made.up', 0, NULL, "
+        "NULL, '{}'::jsonb, NULL)::procrastinate_job_to_defer_v1)) FROM generate_series(1, 2000) n"
+    )
+    samples = await scrape(fresh)
+    queues = {dict(labels).get("queue") for name, labels in samples if name == "pgjobs_jobs"}
+    assert queues == {"tools", "(other)"}
+    assert value(samples, "pgjobs_jobs", queue="(other)", state="todo") == 2000
+    assert value(samples, "pgjobs_queue_runnable_jobs", queue="(other)") == 2000
+    assert len((await fresh.get("/metrics")).content) < 64 * 1024
