@@ -33,9 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.acceptance.stack import wait_for
-from tests.faults.cluster import Cluster, Load, Timing, stop_embedded
-from tests.postgres import PostgresServer, create_template, start_embedded
+from harness.conditions import wait_for
+from harness.faults.cluster import Cluster, Timing, stop_embedded
+from harness.faults.load import Load
+from harness.postgres import PostgresServer, create_template, start_embedded
 
 WINDOW = 10.0  # seconds of throughput measured before and after the faults
 

@@ -1,31 +1,27 @@
-"""What the benchmarks share: a scratch database at alembic head and a uvicorn API on it."""
+"""What the benchmarks share: a scratch database at alembic head and a uvicorn API on it.
+
+Built on :mod:`harness` (the processes and databases the tests drive too), never on
+test code.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
-import psycopg
 
+from harness.conditions import wait_for
+from harness.postgres import LOCAL_SERVER, PostgresServer
+from harness.processes import ROOT, free_port
 from migrations import runner
 
-ROOT = Path(__file__).resolve().parents[1]
-ADMIN_URL = "postgresql://127.0.0.1:5432/postgres"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+#: Seconds a benchmark's API gets to answer /health: a liveness bound, not a figure.
+API_START_DEADLINE = 120.0
 
 
 @contextmanager
@@ -35,16 +31,21 @@ def scratch_database(database_url: str | None = None) -> Iterator[str]:
         runner.upgrade(database_url)
         yield database_url
         return
-    name = f"pgjobs_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
+    server = PostgresServer.from_url(LOCAL_SERVER)
+    name = server.create_database(prefix="pgjobs_bench")
     try:
-        url = f"postgresql://127.0.0.1:5432/{name}"
+        url = server.url(name)
         runner.upgrade(url)
         yield url
     finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        server.drop_database(name)
+
+
+def _answers(base_url: str) -> bool:
+    try:
+        return httpx.get(base_url + "/health", timeout=5).status_code in (200, 503)
+    except httpx.HTTPError:
+        return False
 
 
 @contextmanager
@@ -61,15 +62,7 @@ def api_server(database_url: str, **env: str) -> Iterator[str]:
     )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base_url + "/health", timeout=1).status_code in (200, 503):
-                    break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_for(lambda: _answers(base_url), timeout=API_START_DEADLINE, what="the API to answer")
         yield base_url
     finally:
         server.send_signal(signal.SIGTERM)

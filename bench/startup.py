@@ -188,7 +188,8 @@ def main() -> None:
         profile()
 
     # not at the top: bench.harness imports alembic, which the baseline must not pay for
-    from bench.harness import free_port, scratch_database
+    from bench.harness import scratch_database
+    from harness.processes import free_port
 
     with scratch_database(args.database_url) as database_url:
         api_serves, baseline_serves = paired(

@@ -13,8 +13,8 @@ from fastapi import FastAPI
 
 import jobs.examples  # noqa: F401  (the demo tasks most tests use, as `pgjobs dev` loads them)
 from api.app import create_app
+from harness.postgres import PostgresServer, create_template, find_or_start_server
 from jobs.settings import Settings
-from tests.postgres import PostgresServer, create_template, find_or_start_server
 
 
 @pytest.fixture(autouse=True)

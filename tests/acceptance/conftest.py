@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.acceptance.stack import Stack
+from harness.stack import Stack
 
 
 @pytest.fixture

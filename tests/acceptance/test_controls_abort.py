@@ -17,7 +17,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.acceptance.stack import Stack, wait_for
+from harness.conditions import wait_for
+from harness.stack import Stack
 
 pytestmark = pytest.mark.acceptance
 

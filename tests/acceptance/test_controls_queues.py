@@ -11,7 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.acceptance.stack import ROOT, Stack, wait_for
+from harness.conditions import wait_for
+from harness.processes import ROOT
+from harness.stack import Stack
 
 pytestmark = pytest.mark.acceptance
 

@@ -10,9 +10,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from harness.conditions import wait_for
+from harness.stack import Stack
 from jobs.control.enqueue import enqueue
 from tests.acceptance.controls_app import controls
-from tests.acceptance.stack import Stack, wait_for
 
 pytestmark = pytest.mark.acceptance
 

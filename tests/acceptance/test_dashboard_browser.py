@@ -21,7 +21,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.acceptance.stack import ROOT, Stack, wait_for
+from harness.conditions import wait_for
+from harness.processes import ROOT
+from harness.stack import Stack
 
 pytestmark = [
     pytest.mark.acceptance,

@@ -11,7 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.acceptance.stack import ROOT, free_port, wait_for
+from harness.conditions import wait_for
+from harness.processes import ROOT, free_port
 
 pytestmark = pytest.mark.acceptance
 

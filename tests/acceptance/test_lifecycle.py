@@ -7,7 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.acceptance.stack import Stack, wait_for
+from harness.conditions import wait_for
+from harness.stack import Stack
 
 pytestmark = pytest.mark.acceptance
 

@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.acceptance.stack import Stack, wait_for
+from harness.conditions import wait_for
+from harness.stack import Stack
 from tests.sse import Message, messages, next_message
 
 pytestmark = pytest.mark.acceptance

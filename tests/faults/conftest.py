@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.faults.cluster import Cluster, stop_embedded
-from tests.postgres import PostgresServer, create_template, start_embedded
+from harness.faults.cluster import Cluster, stop_embedded
+from harness.postgres import PostgresServer, create_template, start_embedded
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

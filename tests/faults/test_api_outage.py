@@ -17,9 +17,11 @@ from fastapi.routing import APIRoute
 from starlette.responses import HTMLResponse
 
 from api.app import create_app
+from harness.conditions import wait_for
+from harness.faults import TASK
+from harness.faults.cluster import Cluster
+from harness.faults.load import Load
 from jobs.settings import Settings
-from tests.acceptance.stack import wait_for
-from tests.faults.cluster import TASK, Cluster, Load
 
 PASSWORD = "s3cret-Pa55w0rd"
 #: Routes whose every answer needs the database: during an outage, exactly 503.

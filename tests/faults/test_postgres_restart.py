@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from tests.acceptance.stack import wait_for
-from tests.faults.cluster import Cluster, Load
+from harness.conditions import wait_for
+from harness.faults.cluster import Cluster
+from harness.faults.load import Load
 
 
 @pytest.mark.timeout(300)

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from tests.faults.cluster import Cluster, Load
+from harness.faults.cluster import Cluster
+from harness.faults.load import Load
 
 
 @pytest.mark.timeout(300)

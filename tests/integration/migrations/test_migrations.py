@@ -10,8 +10,8 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from db import status
+from harness.postgres import PostgresServer
 from migrations import procrastinate_sql, runner
-from tests.postgres import PostgresServer
 
 PGJOBS_TABLES = {
     "pgjobs_jobs",

@@ -15,10 +15,10 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
+from harness.stack import Stack
 from jobs.maintenance import rescue
 from jobs.settings import Settings
 from jobs.worker.app import build_app
-from tests.acceptance.stack import Stack
 from tests.factories import make_job
 
 Conn = psycopg.AsyncConnection[Any]

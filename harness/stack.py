@@ -1,42 +1,19 @@
-"""Real processes for acceptance tests: ``uvicorn`` serving the API, ``procrastinate`` workers."""
+"""A deployment in processes: ``uvicorn`` serving the API, ``procrastinate`` workers."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[2]
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for(
-    probe: Callable[[], T | None], *, timeout: float = 20.0, interval: float = 0.05, what: str = ""
-) -> T:
-    """Poll ``probe`` until it returns a truthy value; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}: last={last!r}")
+from harness.conditions import wait_for
+from harness.processes import ROOT, free_port
 
 
 @dataclass

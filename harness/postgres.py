@@ -1,10 +1,12 @@
-"""Where the tests' Postgres comes from, and fresh databases cloned from a migrated template.
+"""Where a test run's Postgres comes from, and fresh databases cloned from a migrated template.
 
 Order: ``PGJOBS_TEST_POSTGRES=embedded`` forces the embedded server; else
 ``PGJOBS_TEST_DATABASE_URL`` (a server URL; its database is only used
 for maintenance), else a server already on 127.0.0.1:5432, else an embedded
 one started from the ``pgserver`` wheel's binaries. Databases are created and
-dropped with pytest-postgresql's ``DatabaseJanitor``.
+dropped with pytest-postgresql's ``DatabaseJanitor``; every name carries a random
+suffix, so several runs at once (two suites, a suite and a benchmark) share a server
+without meeting.
 """
 
 from __future__ import annotations

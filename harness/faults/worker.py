@@ -1,7 +1,7 @@
-"""``python -m tests.faults.worker``: ``pgjobs worker``'s supervisor, over the fault-test app.
+"""``python -m harness.faults.worker``: ``pgjobs worker``'s supervisor, over the fault-test app.
 
 The same :class:`api.cli.supervisor.Supervisor` that ``pgjobs worker`` runs, with the
-same procrastinate CLI worker, only loading ``tests.faults.recording.app``.
+same procrastinate CLI worker, only loading ``harness.faults.recording.app``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def main() -> int:
         sys.executable,
         "-m",
         "procrastinate",
-        "--app=tests.faults.recording.app",
+        "--app=harness.faults.recording.app",
         "worker",
         "--concurrency",
         str(settings.worker_concurrency),

@@ -1,15 +1,13 @@
-"""A fault-injection harness: an API, supervised workers and a stream of jobs on a Postgres
-the harness owns, plus the faults (kill a worker mid-job, restart or stop Postgres,
-terminate backends) and the verdict (lost, duplicated, concurrent, unexplained runs).
+"""The fault-injection cluster: an API and supervised workers on a Postgres it owns, and the
+faults (kill a worker mid-job, restart or stop Postgres, terminate backends).
 
-Used by the bounded suite (``tests/faults``) and by ``bench/faults.py``. It only ever
-restarts the embedded server it was given, never a shared one.
+The stream of jobs is :mod:`harness.faults.load`, the verdict (lost, duplicated,
+concurrent, unexplained runs) :mod:`harness.faults.verdict`. It only ever restarts
+the embedded server it was given, never a shared one.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import itertools
 import os
 import pwd
 import random
@@ -22,19 +20,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 import psycopg
 
-from tests.acceptance.stack import wait_for
-from tests.postgres import PostgresServer
-
-ROOT = Path(__file__).resolve().parents[2]
-TASK = "faults.record"  # tests/faults/recording.py, never imported here (it registers the task)
-FINAL = frozenset({"succeeded", "failed", "cancelled", "aborted"})
-T = TypeVar("T")
+from harness.conditions import wait_for
+from harness.faults.verdict import FINAL, Execution, Kill, Verdict
+from harness.postgres import PostgresServer
+from harness.processes import ROOT, alive, children, free_port
 
 CREATE_EXECUTIONS = """
 CREATE TABLE fault_executions (
@@ -69,54 +64,6 @@ class Timing:
             "PGJOBS_POOL_TIMEOUT": str(self.pool_timeout),
             "PGJOBS_WORKER_CONCURRENCY": str(self.concurrency),
         }
-
-
-@dataclass(frozen=True)
-class Submission:
-    at: float
-    status: int | None  # None: no answer (connection refused, timeout)
-    job_id: int | None
-
-
-@dataclass(frozen=True)
-class Kill:
-    pid: int
-    at: float
-    job_ids: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class Execution:
-    job_id: int
-    attempt: int
-    pid: int
-    started: float
-    finished: float | None
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def children(pid: int) -> list[int]:
-    """Child process ids of ``pid`` (Linux /proc)."""
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    try:
-        return [int(child) for child in path.read_text().split()]
-    except (FileNotFoundError, ProcessLookupError):
-        return []
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
-    return state != "Z"
 
 
 def pg_ctl(data_dir: Path, *args: str, check: bool = True) -> None:
@@ -180,154 +127,6 @@ class ProcessWatch:
         self._thread.join(timeout=5)
 
 
-class Load:
-    """A steady stream of ``POST /jobs`` from a thread; every answer is kept."""
-
-    def __init__(self, base_url: str, rate: float, seconds: tuple[float, float]) -> None:
-        self.base_url = base_url
-        self.rate = rate
-        self.seconds = seconds
-        self.submissions: list[Submission] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fault-load", daemon=True)
-
-    def __enter__(self) -> Load:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        period = 1.0 / self.rate
-        next_at = time.monotonic()
-        with httpx.Client(base_url=self.base_url, timeout=5.0) as client:
-            while not self._stop.is_set():
-                body = {"task": TASK, "args": {"seconds": round(random.uniform(*self.seconds), 3)}}
-                at = time.time()
-                try:
-                    response = client.post("/jobs", json=body)
-                    job_id = response.json().get("id") if response.status_code == 201 else None
-                    self.submissions.append(Submission(at, response.status_code, job_id))
-                except httpx.HTTPError:
-                    self.submissions.append(Submission(at, None, None))
-                next_at += period
-                self._stop.wait(max(0.0, next_at - time.monotonic()))
-
-    def accepted_after(self, moment: float) -> list[Submission]:
-        """Requests sent after ``moment`` that got a 201."""
-        return [s for s in self.submissions if s.at > moment and s.status == 201]
-
-    @property
-    def accepted(self) -> list[int]:
-        return [s.job_id for s in self.submissions if s.status == 201 and s.job_id is not None]
-
-
-@dataclass
-class Verdict:
-    """What happened to every job accepted with 201, judged from the recorded executions."""
-
-    accepted: list[int]
-    statuses: dict[int, str]
-    executions: dict[int, list[Execution]]
-    lost_attempts: dict[int, int]
-    shutdown_requeues: dict[int, int]
-    kills: list[Kill]
-    #: pid -> an upper bound of when that worker process exited (inf: still running)
-    process_ends: dict[int, float]
-
-    @property
-    def missing(self) -> list[int]:
-        return [job for job in self.accepted if job not in self.statuses]
-
-    @property
-    def not_final(self) -> dict[int, str]:
-        return {
-            job: status
-            for job in self.accepted
-            if (status := self.statuses.get(job, "missing")) not in FINAL
-        }
-
-    @property
-    def finished(self) -> list[int]:
-        return [job for job in self.accepted if self.statuses.get(job) in FINAL]
-
-    @property
-    def not_succeeded(self) -> dict[int, str]:
-        return {
-            job: self.statuses.get(job, "missing")
-            for job in self.accepted
-            if self.statuses.get(job) != "succeeded"
-        }
-
-    @property
-    def duplicated(self) -> list[int]:
-        return [job for job in self.accepted if len(self.executions.get(job, [])) > 1]
-
-    @property
-    def unexplained_duplicates(self) -> list[int]:
-        """Jobs that ran more often than one run plus one per rescue or shutdown requeue."""
-        return [
-            job
-            for job in self.duplicated
-            if len(self.executions[job]) - 1
-            > self.lost_attempts.get(job, 0) + self.shutdown_requeues.get(job, 0)
-        ]
-
-    @property
-    def killed_jobs(self) -> set[int]:
-        return {job for kill in self.kills for job in kill.job_ids}
-
-    def _end(self, run: Execution) -> float:
-        if run.finished is not None:
-            return run.finished
-        return self.process_ends.get(run.pid, float("inf"))  # it ended with its process
-
-    @property
-    def concurrent(self) -> list[int]:
-        """Jobs two executions of which overlapped in time (on any workers)."""
-        overlapping = []
-        for job, runs in self.executions.items():
-            ordered = sorted(runs, key=lambda run: run.started)
-            if any(self._end(a) > b.started for a, b in itertools.pairwise(ordered)):
-                overlapping.append(job)
-        return overlapping
-
-    @property
-    def vanished_runs(self) -> list[Execution]:
-        """Executions that never recorded their end although their process still runs."""
-        return [
-            run
-            for runs in self.executions.values()
-            for run in runs
-            if run.finished is None and self._end(run) == float("inf")
-        ]
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "accepted": len(self.accepted),
-            "finished": len(self.finished),
-            "missing": self.missing[:20],
-            "not_final": dict(list(self.not_final.items())[:20]),
-            "not_succeeded": dict(list(self.not_succeeded.items())[:20]),
-            "duplicated": self.duplicated[:20],
-            "unexplained_duplicates": self.unexplained_duplicates[:20],
-            "concurrent": self.concurrent[:20],
-            "vanished_runs": [dataclasses.asdict(run) for run in self.vanished_runs[:5]],
-            "kills": len(self.kills),
-        }
-
-    def assert_sound(self) -> None:
-        """Nothing lost or unfinished, nothing run twice at once, every re-run explained."""
-        summary = self.summary()
-        assert not self.missing, summary
-        assert not self.not_final, summary
-        assert not self.concurrent, summary
-        assert not self.vanished_runs, summary
-        assert not self.unexplained_duplicates, summary
-
-
 @dataclass
 class Cluster:
     """An API and supervised workers on one database of ``server`` (an embedded server)."""
@@ -388,7 +187,7 @@ class Cluster:
         self.api = self._spawn(
             [
                 sys.executable, "-m", "uvicorn", "--factory",
-                "tests.faults.recording:create_api",
+                "harness.faults.recording:create_api",
                 "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
             ],
             "api.log",
@@ -407,7 +206,7 @@ class Cluster:
         for _ in range(count):
             index = len(self.workers)
             self.workers.append(
-                self._spawn([sys.executable, "-m", "tests.faults.worker"], f"worker-{index}.log")
+                self._spawn([sys.executable, "-m", "harness.faults.worker"], f"worker-{index}.log")
             )
         wait_for(
             lambda: self.live_workers() >= len(self.workers),

@@ -7,11 +7,11 @@ That record is what the fault tests judge pgjobs by. Its writes ride out
 database faults (retried on connection errors, idempotent by execution id), so
 a fault shows up as what pgjobs did with the job, not as a lost record.
 
-Workers run ``procrastinate --app=tests.faults.recording.app``; the API runs
-``uvicorn --factory tests.faults.recording:create_api``. Only those processes
+Workers run ``procrastinate --app=harness.faults.recording.app``; the API runs
+``uvicorn --factory harness.faults.recording:create_api``. Only those processes
 import this module: importing it registers the task in the global registry, which
-the test process itself must not see. The table is created by the harness
-(``tests/faults/cluster.py``).
+the test process itself must not see. The table is created by the cluster
+(``harness/faults/cluster.py``).
 """
 
 from __future__ import annotations
@@ -29,13 +29,12 @@ from psycopg_pool import PoolTimeout
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.app import create_app
+from harness.faults import QUEUE, TASK
 from jobs.settings import load_settings
 from jobs.tasks.context import TaskContext, job_pool
 from jobs.tasks.registry import registry
 from jobs.worker.app import build_app
 
-TASK = "faults.record"
-QUEUE = "faults"
 #: How long a recording write keeps retrying through a database fault.
 WRITE_DEADLINE_SECONDS = 60.0
 

@@ -1,0 +1,188 @@
+"""The worker supervisor with real child processes: restarts, backoff, signals, no orphans.
+
+Its backoff policy alone is tested in tests/unit/api/cli/test_supervisor.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.conditions import wait_for
+from harness.processes import ROOT, alive
+
+BACKOFF = "Backoff(initial=0.2, factor=2, maximum=0.8, healthy_after=1.5)"
+
+#: Runs a Supervisor over the child given as arguments, with short delays.
+DRIVER = f"""
+import logging, os, sys
+from api.cli.supervisor import Backoff, Supervisor
+logging.basicConfig(level=logging.INFO, format="supervisor: %(message)s")
+stop_timeout = float(os.environ["STOP_TIMEOUT"])
+sys.exit(Supervisor(sys.argv[1:], stop_timeout=stop_timeout, backoff={BACKOFF}).run())
+"""
+
+#: A stand-in worker: logs "<event> <time> <pid>" lines; MODE says how it behaves.
+CHILD = """
+import os, signal, sys, time
+log = open(os.environ["CHILD_LOG"], "a", buffering=1)
+def note(event):
+    log.write(f"{event} {time.time()} {os.getpid()}\\n")
+mode = os.environ["MODE"]
+note("start")
+if mode == "crash":
+    sys.exit(1)
+if mode == "usage":
+    sys.exit(2)
+if mode == "stubborn":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if mode == "graceful":
+    def stop(signum, frame):
+        note("term")
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, stop)
+if mode == "runs-then-crashes":
+    time.sleep(float(os.environ["RUN_SECONDS"]))
+    note("exit")
+    sys.exit(1)
+while True:
+    time.sleep(0.05)
+"""
+
+
+class Supervised:
+    def __init__(self, tmp_path: Path) -> None:
+        self.log = tmp_path / "child.log"
+        self.log.touch()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, mode: str, *, stop_timeout: float = 10.0, **env: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", DRIVER, sys.executable, "-c", CHILD],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "PYTHONPATH": str(ROOT),
+                "MODE": mode,
+                "CHILD_LOG": str(self.log),
+                "STOP_TIMEOUT": str(stop_timeout),
+                **env,
+            },
+        )
+
+    def events(self, kind: str) -> list[tuple[float, int]]:
+        lines = [line.split() for line in self.log.read_text().splitlines()]
+        return [(float(at), int(pid)) for event, at, pid in lines if event == kind]
+
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        self.process.send_signal(signum)
+
+    def wait(self, seconds: float = 20.0) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout=seconds)
+
+    def close(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        for _, pid in self.events("start"):
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def supervised(tmp_path: Path) -> Iterator[Supervised]:
+    running = Supervised(tmp_path)
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def test_a_crashing_worker_is_restarted_with_growing_capped_delays(
+    supervised: Supervised,
+) -> None:
+    supervised.start("crash")
+    wait_for(lambda: len(supervised.events("start")) >= 5, timeout=30, what="5 starts")
+    supervised.signal(signal.SIGTERM)
+    # stopped while waiting to restart (0), or with a worker that exited (1) or got the SIGTERM
+    assert supervised.wait() in (0, 1, 128 + signal.SIGTERM)
+    restarts = len(supervised.events("start"))
+    starts = [at for at, _ in supervised.events("start")]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+    # each gap is the backoff delay plus a Python start-up: 0.2, 0.4, 0.8, 0.8, ...
+    for gap, delay in zip(gaps, [0.2, 0.4, 0.8, 0.8], strict=False):
+        assert delay <= gap < delay + 2.0, gaps
+    assert gaps[2] > gaps[0] + 0.3, gaps  # it grew
+    time.sleep(1.0)  # pacing: longer than the longest delay, so a restart would show
+    assert len(supervised.events("start")) == restarts
+
+
+def test_a_healthy_run_resets_the_backoff(supervised: Supervised) -> None:
+    supervised.start("runs-then-crashes", RUN_SECONDS="1.6")
+    wait_for(lambda: len(supervised.events("start")) >= 4, timeout=40, what="4 starts")
+    supervised.signal(signal.SIGTERM)
+    supervised.wait()
+    exits = [at for at, _ in supervised.events("exit")]
+    starts = [at for at, _ in supervised.events("start")]
+    # every run outlived healthy_after: each restart waits the initial delay, never more
+    for exited, restarted in zip(exits, starts[1:], strict=False):
+        assert 0.2 <= restarted - exited < 0.2 + 1.5
+
+
+def test_sigterm_is_forwarded_and_nothing_is_restarted(supervised: Supervised) -> None:
+    supervised.start("graceful")
+    wait_for(lambda: supervised.events("start"), what="the worker to start")
+    supervised.signal(signal.SIGTERM)
+    assert supervised.wait() == 0
+    assert len(supervised.events("term")) == 1
+    time.sleep(0.5)  # pacing: long enough for a (wrong) restart to show up
+    assert len(supervised.events("start")) == 1
+
+
+def test_sigint_is_forwarded_as_sigint(supervised: Supervised) -> None:
+    supervised.start("sleep")
+    wait_for(lambda: supervised.events("start"), what="the worker to start")
+    ((_, pid),) = supervised.events("start")
+    supervised.signal(signal.SIGINT)
+    # the stand-in keeps Python's default SIGINT handling: it dies of the SIGINT
+    assert supervised.wait() == 128 + signal.SIGINT
+    assert not alive(pid)
+
+
+def test_a_worker_ignoring_sigterm_is_killed_after_the_stop_timeout(
+    supervised: Supervised,
+) -> None:
+    supervised.start("stubborn", stop_timeout=0.5)
+    wait_for(lambda: supervised.events("start"), what="the worker to start")
+    ((_, pid),) = supervised.events("start")
+    started = time.monotonic()
+    supervised.signal(signal.SIGTERM)
+    assert supervised.wait() == 128 + signal.SIGKILL
+    assert 0.5 <= time.monotonic() - started < 10
+    assert not alive(pid)
+
+
+def test_a_usage_error_is_not_retried(supervised: Supervised) -> None:
+    supervised.start("usage")
+    assert supervised.wait() == 2
+    assert len(supervised.events("start")) == 1
+
+
+def test_the_worker_stops_when_the_supervisor_is_killed(supervised: Supervised) -> None:
+    supervised.start("graceful")
+    wait_for(lambda: supervised.events("start"), what="the worker to start")
+    ((_, pid),) = supervised.events("start")
+    supervised.signal(signal.SIGKILL)
+    supervised.wait()
+    wait_for(lambda: supervised.events("term"), what="the orphaned worker to get SIGTERM")
+    wait_for(lambda: not alive(pid), what="the orphaned worker to exit")
