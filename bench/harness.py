@@ -58,7 +58,13 @@ def api_server(database_url: str, **env: str) -> Iterator[str]:
             "--port", str(port), "--log-level", "warning", "--no-access-log",
         ],
         cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": database_url, **env},
+        # the demo tasks (the benches create them), as `pgjobs dev` loads them
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "PGJOBS_TASK_MODULES": "jobs.examples",
+            **env,
+        },
     )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
     try:
