@@ -1,9 +1,11 @@
-"""Task modules: loaded from settings or --tasks; a broken one stops start-up with exit 2."""
+"""Task modules: loaded from settings or --tasks; a broken one stops start-up with exit 2.
+
+What needs a fresh interpreter (importing ``jobs`` alone, the plain procrastinate CLI)
+is in tests/integration/jobs/tasks/test_modules.py.
+"""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -78,28 +80,6 @@ def test_a_bad_task_declaration_names_the_module(module_dir: Path) -> None:
         load_task_modules(["byot_badcron"])
 
 
-def test_importing_jobs_registers_nothing() -> None:
-    code = "import jobs; from jobs import task, enqueue, TaskContext; "
-    code += "from jobs.tasks.registry import registry; print(len(registry))"
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip() == "0"
-
-
-def _run(*command: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("PGJOBS_")}
-    clean.pop("DATABASE_URL", None)
-    return subprocess.run(
-        list(command),
-        cwd=ROOT,
-        env={**clean, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 @pytest.mark.parametrize("command", ["worker", "api", "dev"])
 def test_cli_exits_2_naming_a_module_that_does_not_load(
     command: str, capsys: pytest.CaptureFixture[str]
@@ -109,13 +89,3 @@ def test_cli_exits_2_naming_a_module_that_does_not_load(
         "pgjobs: task module 'byot_no_such_module' could not be loaded: "
         "ModuleNotFoundError: No module named 'byot_no_such_module'\n"
     )
-
-
-def test_plain_procrastinate_cli_honours_the_variable_and_exits_2() -> None:
-    done = _run(
-        sys.executable, "-m", "procrastinate", "--app=jobs.app", "worker",
-        PGJOBS_TASK_MODULES="byot_no_such_module",
-    )  # fmt: skip
-    assert done.returncode == 2, done.stderr
-    assert "task module 'byot_no_such_module' could not be loaded" in done.stderr
-    assert "Traceback" not in done.stderr
