@@ -212,8 +212,9 @@ def main() -> None:
         "terminate": (recovered_after(terminate, args.rounds), fast),
         "outage": (recovered_after(outage(args.outage), 1), fast),
     }
+    # the logs stay (their path is printed); the server's data goes with it
     scratch = Path(tempfile.mkdtemp(prefix="pgjobs-bench-faults-"))
-    server = start_embedded(scratch / "postgres")
+    server = start_embedded(scratch)
     rows = []
     try:
         template = create_template(server)

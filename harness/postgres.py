@@ -12,7 +12,11 @@ without meeting.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -83,7 +87,26 @@ def _reachable(url: str) -> bool:
         return False
 
 
+@contextmanager
+def scratch_directory(prefix: str) -> Iterator[Path]:
+    """A new directory for an embedded server's data (or ``pgjobs dev``'s), removed after.
+
+    Never under pytest's temporary root: run as root, pgserver runs Postgres as its own
+    system user and opens the parent directories to it, and every pytest session that
+    starts on the machine (a second suite, another engineer's) resets that root to mode
+    0700, locking the server out of its own files (``pg_ctl stop`` fails, the server is
+    left running). The system temporary directory is world-traversable.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def find_or_start_server(scratch: Path) -> PostgresServer:
+    """The server a test run uses; an embedded one lives in ``scratch`` (a
+    :func:`scratch_directory`)."""
     if os.environ.get("PGJOBS_TEST_POSTGRES") == "embedded":  # prove the no-server path
         return start_embedded(scratch)
     configured = os.environ.get("PGJOBS_TEST_DATABASE_URL")

@@ -13,7 +13,12 @@ from fastapi import FastAPI
 
 import jobs.examples  # noqa: F401  (the demo tasks most tests use, as `pgjobs dev` loads them)
 from api.app import create_app
-from harness.postgres import PostgresServer, create_template, find_or_start_server
+from harness.postgres import (
+    PostgresServer,
+    create_template,
+    find_or_start_server,
+    scratch_directory,
+)
 from jobs.settings import Settings
 
 
@@ -27,11 +32,12 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
-    server = find_or_start_server(tmp_path_factory.mktemp("pg"))
-    yield server
-    if server.embedded is not None:
-        server.embedded.stop()
+def postgres_server() -> Iterator[PostgresServer]:
+    with scratch_directory("pgjobs-tests-") as scratch:
+        server = find_or_start_server(scratch)
+        yield server
+        if server.embedded is not None:
+            server.embedded.stop()
 
 
 @pytest.fixture(scope="session")

@@ -6,23 +6,34 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from harness.conditions import wait_for
+from harness.postgres import scratch_directory
 from harness.processes import ROOT, free_port
 
 pytestmark = pytest.mark.acceptance
 
 
-def test_dev_runs_api_worker_and_embedded_postgres_then_stops_cleanly(tmp_path: Path) -> None:
+@pytest.fixture
+def data_dir() -> Iterator[Path]:
+    """``PGJOBS_DATA_DIR`` of the dev command: its embedded Postgres lives there."""
+    with scratch_directory("pgjobs-dev-") as scratch:
+        yield scratch / "data"
+
+
+def test_dev_runs_api_worker_and_embedded_postgres_then_stops_cleanly(
+    tmp_path: Path, data_dir: Path
+) -> None:
     port = free_port()
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("PGJOBS_") and k != "DATABASE_URL"
     }
-    env.update(PGJOBS_DATA_DIR=str(tmp_path / "data"), PGJOBS_API_PORT=str(port))
+    env.update(PGJOBS_DATA_DIR=str(data_dir), PGJOBS_API_PORT=str(port))
     log = tmp_path / "dev.log"
     with log.open("wb") as out:
         dev = subprocess.Popen(
@@ -59,5 +70,5 @@ def test_dev_runs_api_worker_and_embedded_postgres_then_stops_cleanly(tmp_path: 
     assert code == 0, output
     assert f"API {base}" in output
     assert "embedded Postgres stopped" in output
-    pids = subprocess.run(["pgrep", "-f", str(tmp_path / "data")], capture_output=True, text=True)
+    pids = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True)
     assert pids.stdout.strip() == "", f"leftover processes: {pids.stdout}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +9,7 @@ from typing import Any
 import pytest
 
 from harness.faults.cluster import Cluster, stop_embedded
-from harness.postgres import PostgresServer, create_template, start_embedded
+from harness.postgres import PostgresServer, create_template, scratch_directory, start_embedded
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -22,19 +20,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def fault_server() -> Iterator[PostgresServer]:
-    """An embedded server the fault tests may restart and stop at will.
-
-    Its data directory is outside pytest's temporary root on purpose: every pytest
-    session starting on the machine resets that root to mode 0700, which locks the
-    server (running as its own system user when we are root) out of its own files.
-    """
-    scratch = Path(tempfile.mkdtemp(prefix="pgjobs-faults-"))
-    server = start_embedded(scratch)
-    try:
-        yield server
-    finally:
-        stop_embedded(server)
-        shutil.rmtree(scratch, ignore_errors=True)
+    """An embedded server the fault tests may restart and stop at will (never a shared one)."""
+    with scratch_directory("pgjobs-faults-") as scratch:
+        server = start_embedded(scratch)
+        try:
+            yield server
+        finally:
+            stop_embedded(server)
 
 
 @pytest.fixture(scope="session")

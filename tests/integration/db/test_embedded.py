@@ -8,6 +8,7 @@ from pathlib import Path
 import psycopg
 
 from db.embedded import EmbeddedPostgres
+from harness.postgres import scratch_directory
 
 
 def _running(data_dir: Path) -> bool:
@@ -15,15 +16,16 @@ def _running(data_dir: Path) -> bool:
     return found.returncode == 0
 
 
-def test_restart_keeps_serving_and_stop_leaves_nothing_running(tmp_path: Path) -> None:
-    data_dir = tmp_path / "pg"
-    server = EmbeddedPostgres(data_dir)
-    try:
-        with psycopg.connect(server.url) as conn:
-            assert conn.execute("SELECT 1").fetchone() == (1,)
-        server.restart()
-        with psycopg.connect(server.url) as conn:
-            assert conn.execute("SELECT 1").fetchone() == (1,)
-    finally:
-        server.stop()
-    assert not _running(data_dir.resolve())
+def test_restart_keeps_serving_and_stop_leaves_nothing_running() -> None:
+    with scratch_directory("pgjobs-embedded-") as scratch:
+        data_dir = scratch / "pg"
+        server = EmbeddedPostgres(data_dir)
+        try:
+            with psycopg.connect(server.url) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+            server.restart()
+            with psycopg.connect(server.url) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+        finally:
+            server.stop()
+        assert not _running(data_dir.resolve())
