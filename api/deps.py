@@ -6,11 +6,25 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import procrastinate
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 
 from db.types import Pool
 from jobs.settings import Settings
 from jobs.tasks.registry import TaskRegistry
+
+#: Who the API records as a job's creator (and scopes idempotency keys to) until API
+#: keys name the caller.
+API_CREATOR = "api"
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        min_length=1,
+        max_length=200,
+        description="Send the request again with the same key to get the same answer, "
+        "never a second creation. Keys expire after PGJOBS_IDEMPOTENCY_TTL_SECONDS.",
+    ),
+]
 
 
 @dataclass(frozen=True, slots=True)

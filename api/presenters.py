@@ -1,4 +1,5 @@
-"""Turn repository rows into API bodies (one place that knows both shapes)."""
+"""Turn repository rows into response bodies: one function per row type, used by the API
+and the dashboard alike (templates get these models, never raw rows)."""
 
 from __future__ import annotations
 
@@ -14,119 +15,89 @@ from api.schemas import (
     JobProgress,
     JobSummary,
 )
-from db.types import Row
+from db.dead_letter_store import DeadLetterRow
 from jobs.control.actions import JobDetail
 from jobs.control.batches import BatchStatus
-from jobs.control.enqueue import EnqueuedJob
+from jobs.control.query import JobSummaryRow
 
 
-def _error(row: Row) -> JobError | None:
-    if row.get("error_type") is None:
+def _error(type_: str | None, message: str | None, traceback: str | None = None) -> JobError | None:
+    if type_ is None:
         return None
-    return JobError(
-        type=row["error_type"],
-        message=row.get("error_message") or "",
-        traceback=row.get("error_traceback"),
-    )
+    return JobError(type=type_, message=message or "", traceback=traceback)
 
 
 def job(detail: JobDetail) -> Job:
+    """A job in full: ``GET /jobs/{id}``, the answer of a create, cancel or retry, the job page."""
     row = detail.job
-    progress = (
-        JobProgress(
-            percent=row["progress_percent"],
-            message=row["progress_message"],
-            updated_at=row["progress_updated_at"],
-        )
-        if row["progress_percent"] is not None
-        else None
-    )
-    cancellation = (
-        JobCancellation(
-            requested_by=row["cancel_requested_by"], requested_at=row["cancel_requested_at"]
-        )
-        if row["cancel_requested_at"] is not None
-        else None
-    )
     return Job(
-        id=row["id"],
-        task=row["task"],
-        args=row["args"],
-        queue=row["queue"],
-        priority=row["priority"],
-        status=row["status"],
-        attempts=row["attempts"],
-        abort_requested=row["abort_requested"],
-        lock=row["lock"],
-        queueing_lock=row["queueing_lock"],
-        scheduled_at=row["scheduled_at"],
-        created_at=row["created_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        created_by=row["created_by"],
-        batch_id=row["batch_id"],
-        time_limit=row["time_limit_seconds"],
-        soft_time_limit=row["soft_time_limit_seconds"],
-        result=row["result"],
-        error=_error(row),
-        progress=progress,
-        cancellation=cancellation,
-        events=[JobEvent(**event) for event in detail.events],
+        id=row.id,
+        task=row.task,
+        args=row.args,
+        queue=row.queue,
+        priority=row.priority,
+        status=row.status,
+        attempts=row.attempts,
+        abort_requested=row.abort_requested,
+        lock=row.lock,
+        queueing_lock=row.queueing_lock,
+        scheduled_at=row.scheduled_at,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        created_by=row.created_by,
+        batch_id=row.batch_id,
+        time_limit=row.time_limit,
+        soft_time_limit=row.soft_time_limit,
+        result=row.result,
+        error=_error(row.error_type, row.error_message, row.error_traceback),
+        progress=(
+            JobProgress(
+                percent=row.progress_percent,
+                message=row.progress_message,
+                updated_at=row.progress_updated_at,
+            )
+            if row.progress_percent is not None
+            else None
+        ),
+        cancellation=(
+            JobCancellation(
+                requested_by=row.cancel_requested_by, requested_at=row.cancel_requested_at
+            )
+            if row.cancel_requested_at is not None
+            else None
+        ),
+        events=[JobEvent(id=event.id, type=event.type, at=event.at) for event in detail.events],
         attempt_history=[
             JobAttempt(
-                attempt=attempt["attempt"],
-                worker_id=attempt["worker_id"],
-                started_at=attempt["started_at"],
-                finished_at=attempt["finished_at"],
-                outcome=attempt["outcome"],
-                error=_error(attempt),
+                attempt=attempt.attempt,
+                worker_id=attempt.worker_id,
+                started_at=attempt.started_at,
+                finished_at=attempt.finished_at,
+                outcome=attempt.outcome,
+                error=_error(attempt.error_type, attempt.error_message, attempt.error_traceback),
             )
             for attempt in detail.attempts
         ],
     )
 
 
-def created_job(created: EnqueuedJob) -> Job:
-    """The body of a 201: built from what was inserted, without reading the job back."""
-    return Job(
-        id=created.id,
-        task=created.task,
-        args=created.args,
-        queue=created.queue,
-        priority=created.priority,
-        status="todo",
-        attempts=0,
-        abort_requested=False,
-        lock=created.lock,
-        queueing_lock=created.queueing_lock,
-        scheduled_at=created.scheduled_at,
-        created_at=created.created_at,
-        created_by=created.created_by,
-        batch_id=created.batch_id,
-        time_limit=created.time_limit,
-        soft_time_limit=created.soft_time_limit,
-    )
-
-
-def summary(row: Row) -> JobSummary:
+def summary(row: JobSummaryRow) -> JobSummary:
+    """A job in a list: ``GET /jobs`` and the dashboard's job list."""
     return JobSummary(
-        id=row["id"],
-        task=row["task"],
-        queue=row["queue"],
-        priority=row["priority"],
-        status=row["status"],
-        attempts=row["attempts"],
-        abort_requested=row["abort_requested"],
-        scheduled_at=row["scheduled_at"],
-        created_at=row["created_at"],
-        created_by=row["created_by"],
-        batch_id=row["batch_id"],
-        progress_percent=row["progress_percent"],
-        error=(
-            JobError(type=row["error_type"], message=row["error_message"] or "")
-            if row["error_type"]
-            else None
-        ),
+        id=row.id,
+        task=row.task,
+        queue=row.queue,
+        priority=row.priority,
+        status=row.status,
+        attempts=row.attempts,
+        abort_requested=row.abort_requested,
+        scheduled_at=row.scheduled_at,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        batch_id=row.batch_id,
+        progress_percent=row.progress_percent,
+        error=_error(row.error_type, row.error_message),
     )
 
 
@@ -144,17 +115,17 @@ def batch(status: BatchStatus) -> Batch:
     )
 
 
-def dead_letter(row: Row) -> DeadLetter:
+def dead_letter(row: DeadLetterRow) -> DeadLetter:
     return DeadLetter(
-        id=row["id"],
-        task=row["task"],
-        queue=row["queue"],
-        priority=row["priority"],
-        args=row["args"],
-        attempts=row["attempts"],
-        failed_at=row["failed_at"],
-        created_at=row["created_at"],
-        created_by=row["created_by"],
-        batch_id=row["batch_id"],
-        error=_error(row),
+        id=row.id,
+        task=row.task,
+        queue=row.queue,
+        priority=row.priority,
+        args=row.args,
+        attempts=row.attempts,
+        failed_at=row.failed_at,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        batch_id=row.batch_id,
+        error=_error(row.error_type, row.error_message),
     )

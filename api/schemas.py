@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API (published in the OpenAPI document)."""
+"""Response bodies of the HTTP API, and the request bodies that are the API's alone."""
 
 from __future__ import annotations
 
@@ -8,46 +8,11 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from db.types import JobStatus
 from jobs.control.batches import MAX_BATCH_SIZE
 
-JobStatus = Literal["todo", "doing", "succeeded", "failed", "cancelled", "aborted"]
-
-
-class JobCreate(BaseModel):
-    """Create one job: a task name, its arguments, and optional placement and timing."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    task: str = Field(
-        min_length=1, max_length=128, description="Registered task name (GET /tasks)."
-    )
-    args: dict[str, Any] = Field(default_factory=dict, description="Validated by the task's model.")
-    queue: str | None = Field(default=None, description="Overrides the task's default queue.")
-    priority: int | None = Field(default=None, description="Higher runs first; -1000..1000.")
-    schedule_at: AwareDatetime | None = Field(default=None, description="Run no earlier than this.")
-    schedule_in: float | None = Field(default=None, description="Run no earlier than in N seconds.")
-    lock: str | None = Field(
-        default=None, max_length=200, description="Jobs sharing a lock never run at the same time."
-    )
-    queueing_lock: str | None = Field(
-        default=None,
-        max_length=200,
-        description="At most one queued job per queueing lock (else 409).",
-    )
-    unique: bool = Field(
-        default=False,
-        description="Refuse (409) while an identical job (same task and arguments) is queued.",
-    )
-    time_limit: float | None = Field(
-        default=None,
-        description="Hard limit per attempt in seconds (> 0): the attempt is stopped and fails "
-        "with TimeLimitExceeded. Overrides the task's default.",
-    )
-    soft_time_limit: float | None = Field(
-        default=None,
-        description="Soft limit per attempt in seconds (> 0, at most the hard limit): the task "
-        "is told to wrap up. Overrides the task's default.",
-    )
+# The request bodies of POST /jobs and POST /batches are the use cases' own models:
+# jobs.control.enqueue.JobCreate and jobs.control.batches.BatchCreate.
 
 
 class JobError(BaseModel):
@@ -187,18 +152,6 @@ class Health(BaseModel):
     live_events: bool = Field(default=False, description="The LISTEN connection is up.")
     checked_at: datetime.datetime | None = Field(
         default=None, description="When these checks ran (GET /health reports the last run)."
-    )
-
-
-class BatchCreate(BaseModel):
-    """Create up to 10,000 jobs in one call: all of them, or none if one is invalid."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    jobs: list[JobCreate] = Field(
-        min_length=1,
-        max_length=MAX_BATCH_SIZE,
-        description="The jobs, each like the body of POST /jobs; ids come back in this order.",
     )
 
 

@@ -31,7 +31,7 @@ import psycopg
 
 from bench.harness import api_server, scratch_database
 from jobs.control import batches
-from jobs.control.enqueue import JobRequest, defer_prepared
+from jobs.control.enqueue import JobCreate, defer_prepared
 
 
 def _items(jobs: int, run: int) -> list[dict[str, Any]]:
@@ -65,7 +65,7 @@ def _fail_all(database_url: str, job_ids: list[int]) -> None:
 
 async def _statement_only(database_url: str, items: list[dict[str, Any]]) -> tuple[float, float]:
     """(validation seconds, create statement seconds) for one batch, on a direct connection."""
-    requests = [JobRequest(task=item["task"], args=item["args"]) for item in items]
+    requests = [JobCreate(task=item["task"], args=item["args"]) for item in items]
     validation, new_jobs = _timed(lambda: batches.prepare_batch(requests))
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as conn:
         started = time.perf_counter()

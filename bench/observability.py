@@ -56,8 +56,9 @@ import httpx
 import psycopg
 
 from db import observability_store
-from jobs.control.browse import JobFilters, scan_jobs
-from jobs.control.enqueue import JobRequest, defer_prepared, prepare
+from db.types import JobStatus
+from jobs.control.enqueue import JobCreate, defer_prepared, prepare
+from jobs.control.query import JobFilter, query_jobs
 from migrations import runner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -254,7 +255,7 @@ def sse_client_process(
 
 async def _defer(database_url: str, count: int, tag: str) -> list[int]:
     requests = [
-        prepare(JobRequest(task="tools.run", args={"tool": tag, "input": {"n": n}}))
+        prepare(JobCreate(task="tools.run", args={"tool": tag, "input": {"n": n}}))
         for n in range(count)
     ]
     async with await psycopg.AsyncConnection.connect(database_url) as conn:
@@ -385,7 +386,7 @@ async def _probe(base_url: str, database_url: str, probes: int, events: int) -> 
         ]
         await asyncio.gather(*(event.wait() for event in connected))
         async with await psycopg.AsyncConnection.connect(database_url) as conn:
-            request = prepare(JobRequest(task="tools.run", args={"tool": "latency"}))
+            request = prepare(JobCreate(task="tools.run", args={"tool": "latency"}))
             for _ in range(events):
                 (job,) = await defer_prepared(conn, [request], created_by="bench")
                 await conn.commit()
@@ -479,7 +480,7 @@ async def _queries(url: str, jobs: int) -> None:
         middle = jobs // 2
 
         def page(before: int | None = None, **filters: Any) -> Callable[[], Awaitable[Any]]:
-            return lambda: scan_jobs(conn, JobFilters(**filters), before_id=before, limit=50)
+            return lambda: query_jobs(conn, JobFilter(**filters), cursor=before, limit=50)
 
         store = observability_store
 
@@ -491,12 +492,15 @@ async def _queries(url: str, jobs: int) -> None:
 
         cases: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
             ("list: newest page, no filter", page()),
-            ("list: state=failed", page(statuses=("failed",))),
-            ("list: state=aborted (rare)", page(statuses=("aborted",))),
-            ("list: state=todo (partial index)", page(statuses=("todo",))),
+            ("list: state=failed", page(statuses=frozenset({JobStatus.FAILED}))),
+            ("list: state=aborted (rare)", page(statuses=frozenset({JobStatus.ABORTED}))),
+            ("list: state=todo (partial index)", page(statuses=frozenset({JobStatus.TODO}))),
             ("list: queue=llm task=llm.generate", page(queue="llm", task="llm.generate")),
             ("list: text in args (no match)", page(text="no such text")),
-            ("list: mid-table, failed in tools", page(middle, statuses=("failed",), queue="tools")),
+            (
+                "list: mid-table, failed in tools",
+                page(middle, statuses=frozenset({JobStatus.FAILED}), queue="tools"),
+            ),
             ("overview: queued/running by queue", lambda: store.job_count_active_by_queue(conn)),
             ("overview: queue lag (20k runnable)", lambda: store.queue_lag_list(conn)),
             ("overview: finished per minute, 1 h", lambda: store.job_finished_by_minute(conn, 60)),

@@ -6,23 +6,33 @@ statement that creates its jobs; this module reads batches back.
 
 from __future__ import annotations
 
+import datetime
 import uuid
-
-from psycopg.rows import dict_row
+from dataclasses import dataclass
 
 from db.queries import query
-from db.types import Connection, Row
+from db.rows import fetch_one
+from db.types import Connection
 
 
-async def batch_get(conn: Connection, batch_id: uuid.UUID) -> Row | None:
-    """The batch with its job counts by status and its progress, or None."""
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query("batch_get"), {"batch_id": batch_id})
-        return await cursor.fetchone()
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    id: uuid.UUID
+    created_at: datetime.datetime
+    created_by: str | None
+    size: int
+    #: status -> jobs of the batch in it (statuses without a job are absent).
+    counts: dict[str, int]
+    #: status -> sum of the progress percent of the batch's jobs in it (no progress: 0).
+    progress: dict[str, float]
+
+
+async def batch_get(conn: Connection, batch_id: uuid.UUID) -> BatchRow | None:
+    return await fetch_one(conn, "batch_get", BatchRow, {"batch_id": batch_id})
 
 
 async def batch_job_ids(conn: Connection, batch_id: uuid.UUID) -> list[int]:
     """The ids of the batch's jobs still in the database, in the order they were submitted."""
-    async with conn.cursor(row_factory=dict_row) as cursor:
+    async with conn.cursor() as cursor:
         await cursor.execute(query("batch_job_ids"), {"batch_id": batch_id})
-        return [int(row["id"]) for row in await cursor.fetchall()]
+        return [int(job_id) for (job_id,) in await cursor.fetchall()]

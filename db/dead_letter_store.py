@@ -7,16 +7,16 @@ number of jobs it moves (see ``dead_letter_retry`` in db/sql/dead_letters.sql).
 from __future__ import annotations
 
 import datetime
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from psycopg import errors
-from psycopg.rows import dict_row
 
 from db.job_store import raise_known_violation
-from db.queries import query
-from db.types import Connection, Row
+from db.rows import fetch_all, fetch_one
+from db.types import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,26 @@ class DeadLetterFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadLetterRow:
+    """A failed job with its last error."""
+
+    id: int
+    task: str
+    queue: str
+    priority: int
+    args: dict[str, Any]
+    attempts: int
+    #: Its latest 'failed' event (else its latest event of any kind).
+    failed_at: datetime.datetime
+    #: As in ``job_get``: pgjobs' record, else the job's first 'deferred' event.
+    created_at: datetime.datetime | None
+    created_by: str | None
+    batch_id: uuid.UUID | None
+    error_type: str | None
+    error_message: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class RetryCounts:
     #: Dead letters the filters matched.
     matched: int
@@ -49,6 +69,8 @@ class RetryCounts:
     eligible: int
     #: Of those, the ones moved to todo (0 on a dry run).
     retried: int
+    #: Wake-ups sent to the queues of the retried jobs.
+    notifications: int
 
 
 async def dead_letter_list(
@@ -57,19 +79,19 @@ async def dead_letter_list(
     *,
     limit: int,
     before: tuple[datetime.datetime, int] | None = None,
-) -> list[Row]:
+) -> list[DeadLetterRow]:
     """Dead letters newest failure first; ``before`` is the (failed_at, id) of the last one seen."""
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(
-            query("dead_letter_list"),
-            {
-                **filters.params(),
-                "limit": limit,
-                "before_failed_at": before[0] if before else None,
-                "before_id": before[1] if before else None,
-            },
-        )
-        return await cursor.fetchall()
+    return await fetch_all(
+        conn,
+        "dead_letter_list",
+        DeadLetterRow,
+        {
+            **filters.params(),
+            "limit": limit,
+            "before_failed_at": before[0] if before else None,
+            "before_id": before[1] if before else None,
+        },
+    )
 
 
 async def dead_letter_retry(
@@ -85,20 +107,18 @@ async def dead_letter_retry(
     while the statement ran; nothing was retried then.
     """
     try:
-        async with conn.cursor(row_factory=dict_row) as cursor:
-            await cursor.execute(
-                query("dead_letter_retry"),
-                {
-                    **filters.params(),
-                    "job_ids": list(job_ids) if job_ids is not None else None,
-                    "dry_run": dry_run,
-                },
-            )
-            row = await cursor.fetchone()
+        counts = await fetch_one(
+            conn,
+            "dead_letter_retry",
+            RetryCounts,
+            {
+                **filters.params(),
+                "job_ids": list(job_ids) if job_ids is not None else None,
+                "dry_run": dry_run,
+            },
+        )
     except errors.UniqueViolation as error:
         raise_known_violation(error)
         raise
-    assert row is not None
-    return RetryCounts(
-        matched=int(row["matched"]), eligible=int(row["eligible"]), retried=int(row["retried"])
-    )
+    assert counts is not None, "the statement's aggregates always return their row"
+    return counts

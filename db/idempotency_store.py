@@ -6,12 +6,12 @@ that creates the job or batch they name; this module reads them back.
 
 from __future__ import annotations
 
+import datetime
+import uuid
 from dataclasses import dataclass
 
-from psycopg.rows import dict_row
-
-from db.queries import query
-from db.types import Connection, Row
+from db.rows import fetch_one, fetch_value
+from db.types import Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,17 +27,24 @@ class KeyClaim:
     ttl_seconds: float
 
 
-async def idempotency_key_get(conn: Connection, scope: str, key: str) -> Row | None:
-    """``{job_id, batch_id, request_fingerprint, created_at, expires_at, expired}`` or None."""
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query("idempotency_key_get"), {"scope": scope, "key": key})
-        return await cursor.fetchone()
+@dataclass(frozen=True, slots=True)
+class IdempotencyKeyRow:
+    """A claimed key: what it names (a job or a batch) and the request that claimed it."""
+
+    job_id: int | None
+    batch_id: uuid.UUID | None
+    request_fingerprint: str
+    created_at: datetime.datetime
+    expires_at: datetime.datetime
+    expired: bool
+
+
+async def idempotency_key_get(conn: Connection, scope: str, key: str) -> IdempotencyKeyRow | None:
+    return await fetch_one(
+        conn, "idempotency_key_get", IdempotencyKeyRow, {"scope": scope, "key": key}
+    )
 
 
 async def idempotency_key_purge(conn: Connection, *, limit: int) -> int:
     """Delete up to ``limit`` expired keys; returns how many were deleted."""
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query("idempotency_key_purge"), {"limit": limit})
-        row = await cursor.fetchone()
-    assert row is not None
-    return int(row["purged"])
+    return int(await fetch_value(conn, "idempotency_key_purge", {"limit": limit}))

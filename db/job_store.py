@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from psycopg import errors
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from db.idempotency_store import KeyClaim
 from db.queries import query
-from db.types import Connection, Row
+from db.rows import fetch_all, fetch_one
+from db.types import Connection, JobStatus
 
 #: Name of procrastinate's unique index that enforces one queued job per queueing lock.
 QUEUEING_LOCK_INDEX = "procrastinate_jobs_queueing_lock_idx_v1"
@@ -45,6 +45,94 @@ class NewJob:
     soft_time_limit: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class JobRow:
+    """One job as pgjobs knows it: procrastinate's row, pgjobs' record, times from its events.
+
+    What ``job_get`` reads, and what ``job_defer_many`` returns for the jobs it
+    created (then every field it cannot know yet has its default). The API's
+    ``Job`` body and the dashboard's job page are built from it.
+    """
+
+    id: int
+    task: str
+    args: dict[str, Any]
+    queue: str
+    priority: int
+    status: JobStatus
+    scheduled_at: datetime.datetime | None
+    lock: str | None
+    queueing_lock: str | None
+    #: When it was created: pgjobs' record, else (a periodic or plain procrastinate job)
+    #: its first 'deferred' event.
+    created_at: datetime.datetime | None
+    created_by: str | None
+    batch_id: uuid.UUID | None
+    #: The job's own hard / soft time limits in seconds (None: its task's defaults).
+    time_limit: float | None
+    soft_time_limit: float | None
+    #: Finished attempts (procrastinate's counter).
+    attempts: int = 0
+    abort_requested: bool = False
+    worker_id: int | None = None
+    started_at: datetime.datetime | None = None
+    finished_at: datetime.datetime | None = None
+    result: Any = None
+    error_type: str | None = None
+    error_message: str | None = None
+    error_traceback: str | None = None
+    progress_percent: float | None = None
+    progress_message: str | None = None
+    progress_updated_at: datetime.datetime | None = None
+    cancel_requested_by: str | None = None
+    cancel_requested_at: datetime.datetime | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", JobStatus(self.status))
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    """One entry of a job's timeline (procrastinate_events)."""
+
+    id: int
+    type: str
+    at: datetime.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    """One finished (or lost) attempt of a job (pgjobs_attempts)."""
+
+    attempt: int
+    worker_id: int | None
+    started_at: datetime.datetime
+    finished_at: datetime.datetime
+    #: succeeded, failed, aborted or lost.
+    outcome: str
+    error_type: str | None
+    error_message: str | None
+    error_traceback: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LockedStatus:
+    status: JobStatus
+    abort_requested: bool
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", JobStatus(self.status))
+
+
+@dataclass(frozen=True, slots=True)
+class RetriedJob:
+    id: int
+    previous_status: JobStatus
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "previous_status", JobStatus(self.previous_status))
+
+
 class QueueingLockTaken(Exception):
     """A job with the same queueing lock is already queued (procrastinate's unique index)."""
 
@@ -65,8 +153,8 @@ async def job_defer_many(
     created_by: str | None,
     batch_id: uuid.UUID | None = None,
     idempotency: KeyClaim | None = None,
-) -> list[Row]:
-    """Create jobs and their records in one statement; returns ``[{id, created_at}]`` in order.
+) -> list[JobRow]:
+    """Create jobs and their records in one statement; returns the new jobs, in order.
 
     ``batch_id`` creates that batch (its row in ``pgjobs_batches``, sized to the
     jobs) in the same statement. ``idempotency`` claims a key naming the batch,
@@ -96,12 +184,33 @@ async def job_defer_many(
         "idempotency_ttl_seconds": idempotency.ttl_seconds if idempotency else None,
     }
     try:
-        async with conn.cursor(row_factory=dict_row) as cursor:
+        async with conn.cursor() as cursor:
             await cursor.execute(query("job_defer_many"), params)
-            return await cursor.fetchall()
+            created = await cursor.fetchall()
     except errors.UniqueViolation as error:
         raise_known_violation(error)
         raise
+    # Built here rather than read back: the statement's snapshot cannot see the rows
+    # procrastinate_defer_jobs_v1 inserted, and a second statement would be a round trip.
+    return [
+        JobRow(
+            id=job_id,
+            task=job.task,
+            args=job.args,
+            queue=job.queue,
+            priority=job.priority,
+            status=JobStatus.TODO,
+            scheduled_at=job.scheduled_at,
+            lock=job.lock,
+            queueing_lock=job.queueing_lock,
+            created_at=created_at,
+            created_by=created_by,
+            batch_id=batch_id,
+            time_limit=job.time_limit,
+            soft_time_limit=job.soft_time_limit,
+        )
+        for job, (job_id, created_at) in zip(new_jobs, created, strict=True)
+    ]
 
 
 def raise_known_violation(error: errors.UniqueViolation) -> None:
@@ -115,77 +224,40 @@ def raise_known_violation(error: errors.UniqueViolation) -> None:
         raise IdempotencyKeyTaken(detail) from error
 
 
-async def job_get(conn: Connection, job_id: int) -> Row | None:
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query("job_get"), {"job_id": job_id})
-        return await cursor.fetchone()
+async def job_get(conn: Connection, job_id: int) -> JobRow | None:
+    return await fetch_one(conn, "job_get", JobRow, {"job_id": job_id})
 
 
-async def job_list(
-    conn: Connection,
-    *,
-    limit: int,
-    before_id: int | None = None,
-    statuses: Sequence[str] | None = None,
-    task: str | None = None,
-    queue: str | None = None,
-    created_after: datetime.datetime | None = None,
-    created_before: datetime.datetime | None = None,
-) -> list[Row]:
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(
-            query("job_list"),
-            {
-                "limit": limit,
-                "before_id": before_id,
-                "statuses": list(statuses) if statuses else None,
-                "task": task,
-                "queue": queue,
-                "created_after": created_after,
-                "created_before": created_before,
-            },
-        )
-        return await cursor.fetchall()
-
-
-async def job_lock_status(conn: Connection, job_id: int) -> Row | None:
+async def job_lock_status(conn: Connection, job_id: int) -> LockedStatus | None:
     """The job's status, with the row locked until the caller's transaction ends."""
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query("job_lock_status"), {"job_id": job_id})
-        return await cursor.fetchone()
+    return await fetch_one(conn, "job_lock_status", LockedStatus, {"job_id": job_id})
 
 
 async def job_cancel(conn: Connection, job_id: int, *, requested_by: str | None) -> bool:
     """Cancel a queued job or request the abort of a running one; False if it was neither."""
-    async with conn.cursor(row_factory=dict_row) as cursor:
+    async with conn.cursor() as cursor:
         await cursor.execute(query("job_cancel"), {"job_id": job_id, "requested_by": requested_by})
         return await cursor.fetchone() is not None
 
 
-async def job_retry(conn: Connection, job_ids: Sequence[int]) -> list[Row]:
-    """Put failed/cancelled/aborted jobs back to todo; returns ``[{id, previous_status}]``.
+async def job_retry(conn: Connection, job_ids: Sequence[int]) -> list[RetriedJob]:
+    """Put failed/cancelled/aborted jobs back to todo, waking their queues' workers.
 
     Raises :class:`QueueingLockTaken` when a job's queueing lock is held by a queued job.
     """
     try:
-        async with conn.cursor(row_factory=dict_row) as cursor:
-            await cursor.execute(query("job_retry"), {"job_ids": list(job_ids)})
-            return await cursor.fetchall()
+        return await fetch_all(conn, "job_retry", RetriedJob, {"job_ids": list(job_ids)})
     except errors.UniqueViolation as error:
         raise_known_violation(error)
         raise
 
 
-async def event_list(conn: Connection, job_id: int) -> list[Row]:
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query("event_list"), {"job_id": job_id})
-        return await cursor.fetchall()
+async def event_list(conn: Connection, job_id: int) -> list[EventRow]:
+    return await fetch_all(conn, "event_list", EventRow, {"job_id": job_id})
 
 
-async def attempt_list(conn: Connection, job_id: int) -> list[Row]:
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(query("attempt_list"), {"job_id": job_id})
-        return await cursor.fetchall()
+async def attempt_list(conn: Connection, job_id: int) -> list[AttemptRow]:
+    return await fetch_all(conn, "attempt_list", AttemptRow, {"job_id": job_id})
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,10 +300,10 @@ async def progress_save(
     )
 
 
-async def job_count_by_status(conn: Connection) -> dict[str, int]:
-    async with conn.cursor(row_factory=dict_row) as cursor:
+async def job_count_by_status(conn: Connection) -> dict[JobStatus, int]:
+    async with conn.cursor() as cursor:
         await cursor.execute(query("job_count_by_status"))
-        return {row["status"]: int(row["count"]) for row in await cursor.fetchall()}
+        return {JobStatus(status): int(count) for status, count in await cursor.fetchall()}
 
 
 async def job_time_limits_get(conn: Connection, job_id: int) -> tuple[float | None, float | None]:

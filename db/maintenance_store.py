@@ -9,16 +9,12 @@ transaction (style rule 6) and bounds its lock waits first with
 from __future__ import annotations
 
 import datetime
-import json
 from dataclasses import dataclass
-
-from psycopg.rows import dict_row
+from typing import Any
 
 from db.queries import query
-from db.types import Connection, Row
-
-#: procrastinate's final statuses, each with its own retention age.
-FINAL_STATUSES = ("succeeded", "failed", "cancelled", "aborted")
+from db.rows import fetch_all, fetch_one, fetch_value
+from db.types import FINAL_STATUSES, Connection, JobStatus
 
 
 async def configure_transaction(conn: Connection, *, lock_timeout: float) -> None:
@@ -30,18 +26,41 @@ async def configure_transaction(conn: Connection, *, lock_timeout: float) -> Non
     )
 
 
-async def job_lock_stalled(conn: Connection, *, stalled_after: float, limit: int) -> list[Row]:
-    """Running jobs of dead workers, row-locked until the caller's transaction ends.
+@dataclass(frozen=True, slots=True)
+class StalledJob:
+    """A running job of a dead worker: procrastinate's columns, and what pgjobs knows of it."""
 
-    Each row has procrastinate's job columns plus ``last_heartbeat``,
-    ``heartbeat_age_seconds`` (None when the worker row is gone), ``started_at``
-    and ``recorded_outcome`` (the worker middleware's record of the attempt, if any).
-    """
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(
-            query("job_lock_stalled"), {"stalled_after": stalled_after, "limit": limit}
-        )
-        return await cursor.fetchall()
+    id: int
+    status: JobStatus
+    queue_name: str
+    task_name: str
+    priority: int
+    lock: str | None
+    queueing_lock: str | None
+    args: dict[str, Any]
+    scheduled_at: datetime.datetime | None
+    attempts: int
+    abort_requested: bool
+    worker_id: int | None
+    last_heartbeat: datetime.datetime | None
+    #: None when the worker's row is gone.
+    heartbeat_age_seconds: float | None
+    #: When the lost attempt started (its latest 'started' event).
+    started_at: datetime.datetime | None
+    #: The worker middleware's record of the lost attempt, if it wrote one.
+    recorded_outcome: str | None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", JobStatus(self.status))
+
+
+async def job_lock_stalled(
+    conn: Connection, *, stalled_after: float, limit: int
+) -> list[StalledJob]:
+    """Running jobs of dead workers, row-locked until the caller's transaction ends."""
+    return await fetch_all(
+        conn, "job_lock_stalled", StalledJob, {"stalled_after": stalled_after, "limit": limit}
+    )
 
 
 async def job_rescue_retry(
@@ -67,7 +86,6 @@ async def job_rescue_retry(
             "queue": queue,
             "lock": lock,
             "wake_queue": wake_queue,
-            "notification": json.dumps({"type": "job_inserted", "job_id": job_id}),
         },
     )
 
@@ -121,6 +139,7 @@ class PruneSlice:
 
     last_id: int | None
     done: bool
+    #: status -> jobs deleted (statuses with none are absent).
     deleted: dict[str, int]
 
 
@@ -138,37 +157,31 @@ async def job_prune_finished(
     missing = set(FINAL_STATUSES) - set(ages)
     if missing:
         raise ValueError(f"retention ages missing for {sorted(missing)}")
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(
-            query("job_prune_finished"),
-            {
-                "after_id": after_id,
-                "batch_size": batch_size,
-                "succeeded_age": ages["succeeded"],
-                "failed_age": ages["failed"],
-                "cancelled_age": ages["cancelled"],
-                "aborted_age": ages["aborted"],
-                "youngest_age": min(ages[status] for status in FINAL_STATUSES),
-            },
-        )
-        row = await cursor.fetchone()
-    assert row is not None
-    return PruneSlice(
-        last_id=row["last_id"],
-        done=bool(row["done"]),
-        deleted={str(status): int(count) for status, count in row["deleted"].items()},
+    pruned = await fetch_one(
+        conn,
+        "job_prune_finished",
+        PruneSlice,
+        {
+            "after_id": after_id,
+            "batch_size": batch_size,
+            "succeeded_age": ages[JobStatus.SUCCEEDED],
+            "failed_age": ages[JobStatus.FAILED],
+            "cancelled_age": ages[JobStatus.CANCELLED],
+            "aborted_age": ages[JobStatus.ABORTED],
+            "youngest_age": min(ages[status] for status in FINAL_STATUSES),
+        },
     )
+    assert pruned is not None, "the statement's aggregates always return their row"
+    return pruned
 
 
 async def job_prune_maintenance(
     conn: Connection, *, queue: str, max_age: datetime.timedelta, batch_size: int
 ) -> int:
     """Delete up to ``batch_size`` old succeeded jobs of the maintenance queue; returns how many."""
-    async with conn.cursor() as cursor:
-        await cursor.execute(
-            query("job_prune_maintenance"),
-            {"queue": queue, "max_age": max_age, "batch_size": batch_size},
-        )
-        row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
+    deleted = await fetch_value(
+        conn,
+        "job_prune_maintenance",
+        {"queue": queue, "max_age": max_age, "batch_size": batch_size},
+    )
+    return int(deleted)

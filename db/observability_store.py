@@ -8,44 +8,125 @@ planner choices that keep them cheap on a large table are commented in
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
-from typing import Any, LiteralString
+from dataclasses import dataclass
+from typing import Any
 
-from psycopg.rows import dict_row
-
-from db.queries import query
-from db.types import Connection, Row
+from db.rows import fetch_all, fetch_one, fetch_value
+from db.types import Connection, JobStatus
 
 
-async def _rows(
-    conn: Connection, sql: LiteralString, params: dict[str, Any] | None = None
-) -> list[Row]:
-    async with conn.cursor(row_factory=dict_row) as cursor:
-        await cursor.execute(sql, params)
-        return await cursor.fetchall()
+@dataclass(frozen=True, slots=True)
+class JobEventRow:
+    """A state change of a job (procrastinate_events), with its job's queue and task.
+
+    ``event_list_history`` reads only the event itself: queue and task are None then.
+    """
+
+    id: int
+    job_id: int
+    type: str
+    at: datetime.datetime | None
+    queue: str | None = None
+    task: str | None = None
+    #: ``event_list_tail`` only: the stalled-job rescue wrote it, closing a lost attempt.
+    rescued: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressRow:
+    """The stored progress of a running job."""
+
+    job_id: int
+    queue: str
+    task: str
+    percent: float
+    message: str | None
+    at: datetime.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobRoute:
+    queue: str
+    task: str
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatusCount:
+    queue: str
+    status: JobStatus
+    count: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", JobStatus(self.status))
+
+
+@dataclass(frozen=True, slots=True)
+class QueueLagRow:
+    queue: str
+    #: Jobs that could run now (todo and due).
+    runnable: int
+    #: Seconds the oldest of them has been runnable.
+    oldest_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunningJob:
+    """A job a worker runs now."""
+
+    id: int
+    task: str
+    queue: str
+    progress_percent: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    id: int
+    last_heartbeat: datetime.datetime
+    heartbeat_age_seconds: float
+    jobs: list[RunningJob]
+
+    def __post_init__(self) -> None:
+        # the statement aggregates the running jobs as JSON objects
+        jobs: list[Any] = self.jobs
+        object.__setattr__(
+            self, "jobs", [RunningJob(**job) if isinstance(job, dict) else job for job in jobs]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedCount:
+    """Jobs finished in one minute with one outcome (succeeded, failed or aborted)."""
+
+    minute: datetime.datetime
+    outcome: str
+    count: int
 
 
 async def event_max_id(conn: Connection) -> int:
-    (row,) = await _rows(conn, query("event_max_id"))
-    return int(row["id"])
+    return int(await fetch_value(conn, "event_max_id"))
 
 
 async def event_list_after(
     conn: Connection, after_id: int, *, queue: str | None, task: str | None, limit: int
-) -> list[Row]:
-    return await _rows(
+) -> list[JobEventRow]:
+    return await fetch_all(
         conn,
-        query("event_list_after"),
+        "event_list_after",
+        JobEventRow,
         {"after_id": after_id, "queue": queue, "task": task, "limit": limit},
     )
 
 
 async def event_list_for_job_after(
     conn: Connection, job_id: int, after_id: int, *, limit: int
-) -> list[Row]:
-    return await _rows(
+) -> list[JobEventRow]:
+    return await fetch_all(
         conn,
-        query("event_list_for_job_after"),
+        "event_list_for_job_after",
+        JobEventRow,
         {"job_id": job_id, "after_id": after_id, "limit": limit},
     )
 
@@ -57,97 +138,63 @@ async def progress_list_running(
     queue: str | None = None,
     task: str | None = None,
     limit: int,
-) -> list[Row]:
-    return await _rows(
+) -> list[ProgressRow]:
+    return await fetch_all(
         conn,
-        query("progress_list_running"),
+        "progress_list_running",
+        ProgressRow,
         {"job_id": job_id, "queue": queue, "task": task, "limit": limit},
     )
 
 
-async def job_route_get(conn: Connection, job_id: int) -> Row | None:
-    rows = await _rows(conn, query("job_route_get"), {"job_id": job_id})
-    return rows[0] if rows else None
+async def job_route_get(conn: Connection, job_id: int) -> JobRoute | None:
+    return await fetch_one(conn, "job_route_get", JobRoute, {"job_id": job_id})
 
 
-async def job_count_active_by_queue(conn: Connection) -> list[Row]:
-    """``[{queue, status, count}]`` for todo and doing jobs."""
-    return await _rows(conn, query("job_count_active_by_queue"))
+async def job_count_active_by_queue(conn: Connection) -> list[QueueStatusCount]:
+    """Jobs per queue for todo and doing."""
+    return await fetch_all(conn, "job_count_active_by_queue", QueueStatusCount)
 
 
-async def job_count_by_queue_and_status(conn: Connection) -> list[Row]:
-    """``[{queue, status, count}]`` over the whole table (a full scan: cache the answer)."""
-    return await _rows(conn, query("job_count_by_queue_and_status"))
+async def job_count_by_queue_and_status(conn: Connection) -> list[QueueStatusCount]:
+    """Jobs per queue and status over the whole table (a full scan: cache the answer)."""
+    return await fetch_all(conn, "job_count_by_queue_and_status", QueueStatusCount)
 
 
-async def queue_lag_list(conn: Connection) -> list[Row]:
-    """``[{queue, runnable, oldest_seconds}]`` for every queue with a runnable job."""
-    return await _rows(conn, query("queue_lag_list"))
+async def queue_lag_list(conn: Connection) -> list[QueueLagRow]:
+    """Every queue with a runnable job, and how long its oldest one has waited."""
+    return await fetch_all(conn, "queue_lag_list", QueueLagRow)
 
 
-async def worker_list_with_jobs(conn: Connection) -> list[Row]:
-    """``[{id, last_heartbeat, heartbeat_age_seconds, jobs: [{id, task, queue, ...}]}]``."""
-    return await _rows(conn, query("worker_list_with_jobs"))
+async def worker_list_with_jobs(conn: Connection) -> list[WorkerRow]:
+    """Registered workers, their heartbeat age and the jobs they run now."""
+    return await fetch_all(conn, "worker_list_with_jobs", WorkerRow)
 
 
-async def event_list_tail(conn: Connection, after_id: int, up_to_id: int, limit: int) -> list[Row]:
-    """``[{id, job_id, type, at, queue, task, rescued}]`` in (after_id, up_to_id], by id."""
-    return await _rows(
-        conn, query("event_list_tail"), {"after_id": after_id, "up_to_id": up_to_id, "limit": limit}
-    )
-
-
-async def event_list_history(conn: Connection, job_ids: Sequence[int], before_id: int) -> list[Row]:
-    """``[{job_id, type, at}]``: every event of these jobs before ``before_id``, oldest first."""
-    return await _rows(
-        conn, query("event_list_history"), {"job_ids": list(job_ids), "before_id": before_id}
-    )
-
-
-async def job_finished_by_minute(conn: Connection, minutes: int) -> list[Row]:
-    """``[{minute, outcome, count}]`` over the last ``minutes`` minutes."""
-    return await _rows(conn, query("job_finished_by_minute"), {"minutes": minutes})
-
-
-async def job_page_scan(
-    conn: Connection,
-    *,
-    before_id: int | None,
-    scan_limit: int,
-    limit: int,
-    statuses: Sequence[str] | None,
-    queue: str | None,
-    task: str | None,
-    text: str | None,
-    active_only: bool,
-) -> list[Row]:
-    """Up to ``limit`` matching jobs among the ``scan_limit`` newest below ``before_id``.
-
-    ``active_only`` walks the todo/doing partial index instead of the primary key
-    (only valid when ``statuses`` is within todo/doing).
-    """
-    return await _rows(
+async def event_list_tail(
+    conn: Connection, after_id: int, up_to_id: int, limit: int
+) -> list[JobEventRow]:
+    """The events in (after_id, up_to_id], by id, with ``rescued`` set."""
+    return await fetch_all(
         conn,
-        query("job_page_scan_active") if active_only else query("job_page_scan"),
-        {
-            "before_id": before_id,
-            "scan_limit": scan_limit,
-            "limit": limit,
-            "statuses": list(statuses) if statuses else None,
-            "queue": queue,
-            "task": task,
-            "text": text,
-        },
+        "event_list_tail",
+        JobEventRow,
+        {"after_id": after_id, "up_to_id": up_to_id, "limit": limit},
     )
 
 
-async def job_scan_floor(
-    conn: Connection, *, before_id: int | None, scan_limit: int, active_only: bool
-) -> tuple[int | None, int]:
-    """Lowest id and size of the window :func:`job_page_scan` examined ((None, 0): empty)."""
-    (row,) = await _rows(
+async def event_list_history(
+    conn: Connection, job_ids: Sequence[int], before_id: int
+) -> list[JobEventRow]:
+    """Every event of these jobs before ``before_id``, oldest first (no queue or task)."""
+    return await fetch_all(
         conn,
-        query("job_scan_floor_active") if active_only else query("job_scan_floor"),
-        {"before_id": before_id, "scan_limit": scan_limit},
+        "event_list_history",
+        JobEventRow,
+        {"job_ids": list(job_ids), "before_id": before_id},
     )
-    return (None if row["id"] is None else int(row["id"])), int(row["scanned"])
+
+
+async def job_finished_by_minute(conn: Connection, minutes: int) -> list[FinishedCount]:
+    """Jobs finished per minute and outcome over the last ``minutes`` minutes."""
+    return await fetch_all(conn, "job_finished_by_minute", FinishedCount, {"minutes": minutes})

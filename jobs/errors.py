@@ -6,6 +6,18 @@ from collections.abc import Sequence
 from typing import Any
 
 
+def type_name(kind: type[BaseException]) -> str:
+    """How pgjobs names an exception type: ``ValueError``, ``tools.errors.ToolFailed``.
+
+    Builtins go by their bare name, everything else by its dotted path, so a
+    stored ``error_type``, a retry policy's ``retry_on`` (``GET /tasks``) and a
+    rescued attempt's ``WorkerLost`` all read the same way.
+    """
+    if kind.__module__ == "builtins":
+        return kind.__qualname__
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
 class JobsError(Exception):
     """Base class: every error pgjobs raises on purpose."""
 

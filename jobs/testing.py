@@ -14,22 +14,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from db import job_store
-from db.types import Connection, Row
+from db.types import Connection, JobStatus
+from jobs.control.query import JobFilter, JobSummaryRow, query_jobs
 
 
 async def enqueued_jobs(
     conn: Connection, task: str | None = None, *, queue: str | None = None, limit: int = 1000
-) -> list[Row]:
-    """Queued (``todo``) jobs, newest first, with their arguments."""
-    summaries = await job_store.job_list(
-        conn, limit=limit, statuses=["todo"], task=task, queue=queue
-    )
-    jobs: list[Row] = []
-    for summary in summaries:
-        job = await job_store.job_get(conn, summary["id"])
-        if job is not None:
-            jobs.append(job)
+) -> list[JobSummaryRow]:
+    """Queued (``todo``) jobs, newest first, with their arguments (at most ``limit``)."""
+    job_filter = JobFilter(statuses=frozenset({JobStatus.TODO}), task=task, queue=queue)
+    jobs: list[JobSummaryRow] = []
+    cursor: int | None = None
+    while len(jobs) < limit:
+        page = await query_jobs(conn, job_filter, cursor=cursor, limit=limit - len(jobs))
+        jobs.extend(page.rows)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
     return jobs
 
 
@@ -40,7 +41,7 @@ async def assert_enqueued(
     args: dict[str, Any] | None = None,
     queue: str | None = None,
     count: int | None = None,
-) -> list[Row]:
+) -> list[JobSummaryRow]:
     """Fail unless a queued job of ``task`` exists (whose args include ``args``, if given).
 
     With ``count``, exactly that many must match. Returns the matching jobs.
@@ -49,12 +50,12 @@ async def assert_enqueued(
     matching = [
         job
         for job in candidates
-        if args is None or all(job["args"].get(key) == value for key, value in args.items())
+        if args is None or all(job.args.get(key) == value for key, value in args.items())
     ]
     if count is not None and len(matching) != count:
         raise AssertionError(f"expected {count} queued {task!r} job(s), found {len(matching)}")
     if not matching:
-        seen = [job["args"] for job in candidates]
+        seen = [job.args for job in candidates]
         raise AssertionError(f"no queued {task!r} job with args {args!r}; queued: {seen!r}")
     return matching
 

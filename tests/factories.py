@@ -6,7 +6,8 @@ from typing import Any
 
 import psycopg
 
-from jobs.control.enqueue import EnqueuedJob, enqueue
+from db.job_store import JobRow
+from jobs.control.enqueue import enqueue
 
 
 async def make_job(
@@ -16,7 +17,7 @@ async def make_job(
     *,
     status: str = "todo",
     **options: Any,
-) -> EnqueuedJob:
+) -> JobRow:
     """Create a job with ``enqueue`` and, if asked, move it to ``status`` the way a worker would."""
     job = await enqueue(conn, task, args if args is not None else {"tool": "t"}, **options)
     if status == "todo":

@@ -14,10 +14,10 @@ from __future__ import annotations
 import datetime
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from api import presenters
@@ -26,12 +26,13 @@ from api.auth.browser import session_cookie
 from api.dashboard import views as dashboard_views
 from api.deps import ServicesDep
 from api.observability import ObservabilityDep
+from api.query_params import JobFilterDep, Text
 from api.routing import principal_of
-from api.schemas import JobStatus
 from db.dead_letter_store import DeadLetterFilter
+from db.types import RETRYABLE_STATUSES, JobStatus
 from jobs.control import actions as control
 from jobs.control import dead_letters
-from jobs.control.browse import SCAN_LIMIT, JobFilters, scan_jobs
+from jobs.control.query import SCAN_LIMIT, query_jobs
 from jobs.errors import JobNotFound
 from jobs.monitoring.event_tail import CHART_MINUTES
 from jobs.monitoring.schedules import list_schedules
@@ -45,7 +46,6 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 #: Where api/dashboard/static is mounted (api.app).
 STATIC_PATH = "/dashboard/static"
 STATIC = Path(__file__).resolve().parent / "static"
-STATES: tuple[JobStatus, ...] = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
 PAGE_SIZE = 50
 #: Seconds between refreshes of a page that events alone would not update (ages, lag).
 REFRESH_SECONDS = 5
@@ -64,11 +64,10 @@ def templates() -> Jinja2Templates:
     loaded.env.filters.update(
         age=dashboard_views.age, when=dashboard_views.when, pretty_json=dashboard_views.pretty_json
     )
-    loaded.env.globals.update(static_path=STATIC_PATH, states=STATES)
+    loaded.env.globals.update(
+        static_path=STATIC_PATH, statuses=list(JobStatus), retryable_statuses=RETRYABLE_STATUSES
+    )
     return loaded
-
-
-Text = Annotated[str | None, Query(max_length=200)]
 
 
 def _render(
@@ -103,7 +102,7 @@ async def overview(request: Request, observability: ObservabilityDep) -> HTMLRes
         "overview.html",
         page="overview",
         stats=stats,
-        counts={state: stats.count(state) for state in STATES},
+        counts={status: stats.count(status) for status in JobStatus},
         chart=dashboard_views.throughput_chart(finished, now, CHART_MINUTES),
         stream="/events",
         refresh=REFRESH_SECONDS,
@@ -115,29 +114,24 @@ async def job_list(
     request: Request,
     services: ServicesDep,
     observability: ObservabilityDep,
-    state: Annotated[list[JobStatus] | None, Query()] = None,
-    queue: Text = None,
-    task: Text = None,
-    q: Text = None,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    query: JobFilterDep,
 ) -> HTMLResponse:
-    filters = JobFilters(
-        statuses=tuple(state or ()), queue=queue or None, task=task or None, text=q or None
-    )
+    """The jobs ``GET /jobs`` lists, with the same query parameters, as a table."""
     async with services.pool.connection() as conn:
-        scan = await scan_jobs(conn, filters, before_id=before, limit=PAGE_SIZE)
+        page = await query_jobs(conn, query.job_filter, cursor=query.cursor, limit=PAGE_SIZE)
     stats = await observability.stats.get()
-    kept = [(key, value) for key, value in request.query_params.multi_items() if key != "before"]
+    kept = [(key, value) for key, value in request.query_params.multi_items() if key != "cursor"]
     return _render(
         request,
         "jobs.html",
         page="jobs",
-        scan=scan,
+        jobs=[presenters.summary(row) for row in page.rows],
+        scan=page,
         scan_limit=SCAN_LIMIT,
-        filters=filters,
-        newest_url=f"?{urlencode(kept)}" if before else None,
-        older_url=f"?{urlencode([*kept, ('before', scan.next_before)])}"
-        if scan.next_before
+        filters=query.job_filter,
+        newest_url=f"?{urlencode(kept)}" if query.cursor else None,
+        older_url=f"?{urlencode([*kept, ('cursor', page.next_cursor)])}"
+        if page.next_cursor
         else None,
         queues=sorted(set(stats.queues) | {spec.queue for spec in services.tasks}),
         tasks=[spec.name for spec in services.tasks],
@@ -213,9 +207,7 @@ async def dead_letter_list(
     error_type: Text = None,
     cursor: Text = None,
 ) -> HTMLResponse:
-    filters = DeadLetterFilter(
-        task=task or None, queue=queue or None, error_type=error_type or None
-    )
+    filters = DeadLetterFilter(task=task, queue=queue, error_type=error_type)
     after = dead_letters.DeadLetterCursor.decode(cursor) if cursor else None
     async with services.pool.connection() as conn:
         rows, next_cursor = await dead_letters.list_dead_letters(

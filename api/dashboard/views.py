@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from db.types import Row
+from api.schemas import JobEvent
+from db.observability_store import FinishedCount
 
 #: Shown for a missing time or duration.
 MISSING = "\u2013"
@@ -41,20 +42,20 @@ class Chart:
     height: int = CHART_HEIGHT
 
 
-def throughput_chart(rows: list[Row], now: datetime.datetime, minutes: int = 60) -> Chart:
+def throughput_chart(rows: list[FinishedCount], now: datetime.datetime, minutes: int = 60) -> Chart:
     """Per-minute bars of jobs finished (``job_finished_by_minute`` rows), oldest on the left."""
     current = now.replace(second=0, microsecond=0)
     starts = [current - datetime.timedelta(minutes=minutes - 1 - index) for index in range(minutes)]
     succeeded = dict.fromkeys(starts, 0)
     failed = dict.fromkeys(starts, 0)
     for row in rows:
-        minute = row["minute"].astimezone(datetime.UTC)
+        minute = row.minute.astimezone(datetime.UTC)
         if minute not in succeeded:
             continue
-        if row["outcome"] == "succeeded":
-            succeeded[minute] += int(row["count"])
+        if row.outcome == "succeeded":
+            succeeded[minute] += row.count
         else:
-            failed[minute] += int(row["count"])
+            failed[minute] += row.count
     peak = max((succeeded[start] + failed[start] for start in starts), default=0)
     scale = CHART_HEIGHT / peak if peak else 0.0
     slot = CHART_WIDTH / minutes
@@ -87,8 +88,8 @@ class TimelineRow:
     since_created: float | None
 
 
-def timeline(events: list[Any], created_at: datetime.datetime | None) -> list[TimelineRow]:
-    """Rows for a job's events (``JobEvent`` models), oldest first, with the time between them.
+def timeline(events: list[JobEvent], created_at: datetime.datetime | None) -> list[TimelineRow]:
+    """Rows for a job's events, oldest first, with the time between them.
 
     ``scheduled`` events carry the time the job was scheduled for, which may be
     in the future: it is shown but never used as the start of a duration.

@@ -7,11 +7,10 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from api import presenters
-from api.deps import ServicesDep
-from api.routes.jobs import API_CREATOR, IdempotencyKeyHeader, idempotency_claim, job_request
-from api.schemas import Batch, BatchCreate, BatchCreated
+from api.deps import API_CREATOR, IdempotencyKeyHeader, ServicesDep
+from api.schemas import Batch, BatchCreated
 from jobs.control import batches
-from jobs.control.idempotency import Replay
+from jobs.control.batches import BatchCreate
 
 router = APIRouter(tags=["batches"])
 
@@ -33,27 +32,20 @@ async def create_batch(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> BatchCreated:
     """Create all the jobs, or none: the batch and its jobs are one statement, one round trip."""
-    requests = [job_request(item) for item in body.jobs]
-    key = idempotency_claim(services, idempotency_key, "POST /batches", body)
     async with services.pool.connection() as conn:
-        outcome = await batches.create_batch(
-            conn, requests, created_by=API_CREATOR, key=key, tasks=services.tasks
+        created = await batches.create_batch(
+            conn,
+            body,
+            created_by=API_CREATOR,
+            idempotency_key=idempotency_key,
+            idempotency_ttl_seconds=services.settings.idempotency_ttl_seconds,
+            tasks=services.tasks,
         )
-        if isinstance(outcome, Replay):
-            assert outcome.batch_id is not None, "the fingerprint names the endpoint: a batch key"
-            batch = await batches.get_batch(conn, outcome.batch_id)
-            job_ids = await batches.batch_job_ids(conn, outcome.batch_id)
-            response.status_code = status.HTTP_200_OK
-            response.headers["Location"] = f"/batches/{batch.id}"
-            return BatchCreated(
-                id=batch.id, size=batch.size, job_ids=job_ids, created_at=batch.created_at
-            )
-    response.headers["Location"] = f"/batches/{outcome.id}"
+    if created.replayed:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/batches/{created.id}"
     return BatchCreated(
-        id=outcome.id,
-        size=len(outcome.job_ids),
-        job_ids=outcome.job_ids,
-        created_at=outcome.created_at,
+        id=created.id, size=created.size, job_ids=created.job_ids, created_at=created.created_at
     )
 
 

@@ -14,17 +14,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query
-from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from api.errors import RETRY_AFTER_SECONDS, error_response
 from api.observability import Observability, ObservabilityDep
 from api.sse import MEDIA_TYPE, EventStreamResponse
 from db import observability_store
 from jobs.errors import JobNotFound
 from jobs.live.event import EventFilter
-from jobs.live.hub import HubClosed, TooManySubscribers
-from jobs.live.stream import Cursor, InvalidEventCursor, LiveStream
+from jobs.live.stream import Cursor, LiveStream
 
 router = APIRouter(tags=["events"])
 
@@ -85,25 +82,8 @@ async def job_events(
 async def _open(
     observability: Observability, event_filter: EventFilter, cursor: str | None
 ) -> Response:
-    try:
-        resume = Cursor.parse(cursor) if cursor else None
-    except InvalidEventCursor as error:
-        return error_response(400, "invalid_cursor", str(error))
+    resume = Cursor.parse(cursor) if cursor else None  # InvalidEventCursor: 400
     stream = LiveStream(observability.hub, event_filter, resume)
-    try:
-        await stream.open()
-    except (TooManySubscribers, HubClosed) as error:
-        return _unavailable(error)
+    await stream.open()  # TooManySubscribers, HubClosed: 503 (api/errors.py)
     settings = observability.settings
     return EventStreamResponse(stream, keepalive=settings.events_keepalive_seconds)
-
-
-def _unavailable(error: TooManySubscribers | HubClosed) -> JSONResponse:
-    message = (
-        "too many live streams on this API process"
-        if isinstance(error, TooManySubscribers)
-        else "the API process is shutting down"
-    )
-    return error_response(
-        503, "live_stream_unavailable", message, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
-    )

@@ -2,66 +2,20 @@
 
 from __future__ import annotations
 
-import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response, status
-from pydantic import BaseModel
+from fastapi import APIRouter, Query, Response, status
 
 from api import presenters
-from api.deps import Services, ServicesDep
-from api.schemas import Job, JobCreate, JobPage, JobStatus
-from db.idempotency_store import KeyClaim
+from api.deps import API_CREATOR, IdempotencyKeyHeader, ServicesDep
+from api.query_params import JobFilterDep
+from api.schemas import Job, JobPage
 from jobs.control import actions as control
-from jobs.control import idempotency
-from jobs.control.enqueue import EnqueuedJob, JobRequest, defer_prepared, prepare
+from jobs.control import enqueue
+from jobs.control.enqueue import JobCreate
+from jobs.control.query import query_jobs
 
 router = APIRouter(tags=["jobs"])
-
-#: Who the API records as a job's creator until API keys name the caller.
-API_CREATOR = "api"
-
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Header(
-        min_length=1,
-        max_length=200,
-        description="Send the request again with the same key to get the same answer, "
-        "never a second creation. Keys expire after PGJOBS_IDEMPOTENCY_TTL_SECONDS.",
-    ),
-]
-
-
-def job_request(body: JobCreate) -> JobRequest:
-    """The job a ``POST /jobs`` body, or one item of a ``POST /batches`` body, asks for."""
-    return JobRequest(
-        task=body.task,
-        args=body.args,
-        queue=body.queue,
-        priority=body.priority,
-        schedule_at=body.schedule_at,
-        schedule_in=body.schedule_in,
-        lock=body.lock,
-        queueing_lock=body.queueing_lock,
-        unique=body.unique,
-        time_limit=body.time_limit,
-        soft_time_limit=body.soft_time_limit,
-    )
-
-
-def idempotency_claim(
-    services: Services, key: str | None, endpoint: str, body: BaseModel
-) -> KeyClaim | None:
-    """The claim of an ``Idempotency-Key`` header, scoped to the caller; None without one."""
-    if key is None:
-        return None
-    return idempotency.claim(
-        scope=API_CREATOR,
-        key=key,
-        endpoint=endpoint,
-        body=body.model_dump(mode="json", exclude_defaults=True),
-        ttl_seconds=services.settings.idempotency_ttl_seconds,
-    )
 
 
 @router.post(
@@ -84,25 +38,19 @@ async def create_job(
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Job:
     """Create a job. The job, its pgjobs record and its idempotency key are one statement."""
-    new_job = prepare(job_request(body), tasks=services.tasks)
-    key = idempotency_claim(services, idempotency_key, "POST /jobs", body)
     async with services.pool.connection() as conn:
-
-        async def insert() -> EnqueuedJob:
-            (created,) = await defer_prepared(
-                conn, [new_job], created_by=API_CREATOR, idempotency=key
-            )
-            return created
-
-        outcome = await idempotency.create_once(conn, key, insert)
-        if isinstance(outcome, idempotency.Replay):
-            assert outcome.job_id is not None, "the fingerprint names the endpoint: a job key"
-            detail = await control.get_job(conn, outcome.job_id)
-            response.status_code = status.HTTP_200_OK
-            response.headers["Location"] = f"/jobs/{outcome.job_id}"
-            return presenters.job(detail)
-    response.headers["Location"] = f"/jobs/{outcome.id}"
-    return presenters.created_job(outcome)
+        created = await enqueue.create_job(
+            conn,
+            body,
+            created_by=API_CREATOR,
+            idempotency_key=idempotency_key,
+            idempotency_ttl_seconds=services.settings.idempotency_ttl_seconds,
+            tasks=services.tasks,
+        )
+    if created.replayed:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/jobs/{created.detail.job.id}"
+    return presenters.job(created.detail)
 
 
 @router.get("/jobs/{job_id}", responses={404: {"description": "No such job."}})
@@ -112,34 +60,24 @@ async def get_job(job_id: int, services: ServicesDep) -> Job:
         return presenters.job(await control.get_job(conn, job_id))
 
 
-@router.get("/jobs")
+@router.get("/jobs", responses={422: {"description": "Bad filter or cursor."}})
 async def list_jobs(
     services: ServicesDep,
-    status_: Annotated[list[JobStatus] | None, Query(alias="status")] = None,
-    task: Annotated[str | None, Query(max_length=128)] = None,
-    queue: Annotated[str | None, Query(max_length=128)] = None,
-    created_after: datetime.datetime | None = None,
-    created_before: datetime.datetime | None = None,
-    cursor: Annotated[
-        int | None, Query(ge=1, description="next_cursor of the previous page")
-    ] = None,
+    page: JobFilterDep,
     limit: Annotated[int | None, Query(ge=1)] = None,
 ) -> JobPage:
-    """Jobs newest first, filtered, keyset-paginated with ``cursor``."""
+    """Jobs newest first, filtered, keyset-paginated with ``cursor``.
+
+    A page examines at most 10,000 jobs below its cursor: with a rare filter it may come
+    back short (even empty) with a ``next_cursor``: follow it to search older jobs.
+    """
     settings = services.settings
     page_size = min(limit or settings.default_page_size, settings.max_page_size)
     async with services.pool.connection() as conn:
-        rows, next_cursor = await control.list_jobs(
-            conn,
-            limit=page_size,
-            before_id=cursor,
-            statuses=status_,
-            task=task,
-            queue=queue,
-            created_after=created_after,
-            created_before=created_before,
-        )
-    return JobPage(items=[presenters.summary(row) for row in rows], next_cursor=next_cursor)
+        found = await query_jobs(conn, page.job_filter, cursor=page.cursor, limit=page_size)
+    return JobPage(
+        items=[presenters.summary(row) for row in found.rows], next_cursor=found.next_cursor
+    )
 
 
 @router.post(

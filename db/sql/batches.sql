@@ -2,27 +2,24 @@
 -- jobs are inserted by job_defer_many, in one statement.
 
 -- batch_get --
--- One batch with its jobs counted by status and its progress: the mean of its jobs' progress.
--- A finished job counts 100 whatever its percent; a job deleted since (retention only
--- deletes finished jobs) counts as finished. One pass over the batch's jobs through
--- pgjobs_jobs_batch_id_idx, then procrastinate_jobs' primary key.
+-- One batch with its jobs counted by status and, per status, the sum of their progress.
+-- Jobs deleted since (retention only deletes finished jobs) count in no status:
+-- size - sum(counts). One pass over the batch's jobs through pgjobs_jobs_batch_id_idx,
+-- then procrastinate_jobs' primary key; statuses with no job are absent from both objects.
 SELECT batch.id, batch.created_at, batch.created_by, batch.size,
-       count(job.id) FILTER (WHERE job.status = 'todo') AS todo,
-       count(job.id) FILTER (WHERE job.status = 'doing') AS doing,
-       count(job.id) FILTER (WHERE job.status = 'succeeded') AS succeeded,
-       count(job.id) FILTER (WHERE job.status = 'failed') AS failed,
-       count(job.id) FILTER (WHERE job.status = 'cancelled') AS cancelled,
-       count(job.id) FILTER (WHERE job.status = 'aborted') AS aborted,
-       batch.size - count(job.id) AS deleted,
-       (COALESCE(sum(CASE WHEN job.status IN ('todo', 'doing')
-                          THEN COALESCE(record.progress_percent, 0)
-                          ELSE 100 END), 0)
-        + 100.0 * (batch.size - count(job.id)))::float8 / batch.size AS progress_percent
+       COALESCE(jobs.counts, '{}') AS counts, COALESCE(jobs.progress, '{}') AS progress
   FROM pgjobs_batches batch
-  LEFT JOIN (pgjobs_jobs record JOIN procrastinate_jobs job ON job.id = record.job_id)
-         ON record.batch_id = batch.id
- WHERE batch.id = %(batch_id)s
- GROUP BY batch.id;
+  LEFT JOIN LATERAL (
+      SELECT json_object_agg(status, count) AS counts,
+             json_object_agg(status, progress) AS progress
+        FROM (SELECT job.status::text AS status, count(*) AS count,
+                     sum(COALESCE(record.progress_percent, 0))::float8 AS progress
+                FROM pgjobs_jobs record
+                JOIN procrastinate_jobs job ON job.id = record.job_id
+               WHERE record.batch_id = batch.id
+               GROUP BY job.status) by_status
+  ) jobs ON true
+ WHERE batch.id = %(batch_id)s;
 
 -- batch_job_ids --
 -- The ids of a batch's jobs, in the order of the request's items (ids grow in that order).

@@ -39,8 +39,8 @@ SELECT job.id, job.queue_name AS queue, job.task_name AS task, job.priority, job
 -- procrastinate's unique index allows one queued job per queueing lock: a dead
 -- letter whose lock a queued job holds, and all but the newest of dead letters
 -- sharing a lock, stay failed and count as skipped (matched - eligible).
--- An UPDATE fires no job-inserted NOTIFY; one per queue, plus one on the any-queue
--- channel, wakes idle workers (a worker only needs to know its queue has work).
+-- An UPDATE fires no job-inserted NOTIFY; pgjobs_notify_queue_v1 once per queue wakes
+-- idle workers (a worker only needs to know its queue has work).
 -- With %(dry_run)s nothing changes and the counts say what a retry would do.
 WITH matched AS (
     SELECT job.id, job.queue_name, job.queueing_lock
@@ -78,10 +78,7 @@ WITH matched AS (
        AND NOT %(dry_run)s::boolean
     RETURNING job.id, job.queue_name
 ), notified AS (
-    SELECT pg_notify(channel, json_build_object('type', 'job_inserted', 'job_id', first_id)::text)
-      FROM (SELECT queue_name, min(id) AS first_id FROM retried GROUP BY queue_name) queues,
-           unnest(ARRAY['procrastinate_queue_v1#' || queue_name, 'procrastinate_any_queue_v1'])
-           AS channel
+    SELECT pgjobs_notify_queue_v1(queue_name, min(id)) FROM retried GROUP BY queue_name
 )
 SELECT (SELECT count(*) FROM matched) AS matched,
        (SELECT count(*) FROM eligible) AS eligible,

@@ -87,7 +87,7 @@ SELECT job.id, job.queue_name AS queue, job.task_name AS task, job.priority, job
        record.result, record.error_type, record.error_message, record.error_traceback,
        record.progress_percent, record.progress_message, record.progress_updated_at,
        record.cancel_requested_by, record.cancel_requested_at,
-       record.time_limit_seconds, record.soft_time_limit_seconds
+       record.time_limit_seconds AS time_limit, record.soft_time_limit_seconds AS soft_time_limit
   FROM procrastinate_jobs job
   LEFT JOIN pgjobs_jobs record ON record.job_id = job.id
   CROSS JOIN LATERAL (
@@ -101,31 +101,94 @@ SELECT job.id, job.queue_name AS queue, job.task_name AS task, job.priority, job
   ) times
  WHERE job.id = %(job_id)s;
 
--- job_list --
--- A page of jobs, newest first, keyset-paginated on the job id (never OFFSET).
--- Each filter is "NULL means any", so one plan shape serves every combination.
-SELECT job.id, job.queue_name AS queue, job.task_name AS task, job.priority,
-       job.status::text AS status, job.scheduled_at, job.attempts, job.abort_requested,
-       COALESCE(record.created_at, deferred.at) AS created_at,
-       record.created_by, record.batch_id, record.progress_percent,
-       record.error_type, record.error_message
-  FROM procrastinate_jobs job
+-- job_query --
+-- A page of jobs, newest first, with at most %(scan_limit)s jobs examined: the one job query
+-- (GET /jobs, the dashboard, jobs.testing; paging rules in jobs/control/query.py).
+-- The inner query walks procrastinate_jobs' primary key down from the cursor and stops
+-- after scan_limit rows; the filters apply to that window only. So a page costs the same
+-- whatever the table size or the filters' selectivity, needs no index on
+-- procrastinate_jobs, and never seq-scans it; a sparse filter returns a short page and
+-- the caller continues below the window. Each filter is "NULL means any".
+-- The cursor is "id < COALESCE(...)", not "(cursor IS NULL OR id < cursor)": once
+-- psycopg prepares the statement, a generic plan must still start the index scan at
+-- the cursor instead of filtering every newer row on the way down.
+-- created_at is pgjobs' record, else (periodic and plain procrastinate jobs, which get
+-- their record when they run) the first 'deferred' event: one probe of the events'
+-- job_id index, made only for the rows shown and for created_after/_before filters.
+SELECT job.id, job.task_name AS task, job.queue_name AS queue, job.priority,
+       job.status::text AS status, job.attempts, job.abort_requested, job.scheduled_at,
+       created.at AS created_at, record.created_by, record.batch_id, job.args,
+       record.progress_percent, record.error_type, record.error_message
+  FROM (
+      SELECT * FROM procrastinate_jobs
+       WHERE id < COALESCE(%(before_id)s::bigint, 9223372036854775807)
+       ORDER BY id DESC
+       LIMIT %(scan_limit)s
+  ) job
   LEFT JOIN pgjobs_jobs record ON record.job_id = job.id
-  LEFT JOIN LATERAL (
-      SELECT event.at FROM procrastinate_events event
-       WHERE event.job_id = job.id AND event.type = 'deferred'
-       ORDER BY event.id LIMIT 1
-  ) deferred ON true
- WHERE (%(before_id)s::bigint IS NULL OR job.id < %(before_id)s)
-   AND (%(statuses)s::procrastinate_job_status[] IS NULL OR job.status = ANY(%(statuses)s))
-   AND (%(task)s::text IS NULL OR job.task_name = %(task)s)
+  CROSS JOIN LATERAL (
+      SELECT COALESCE(record.created_at,
+                      (SELECT min(event.at) FROM procrastinate_events event
+                        WHERE event.job_id = job.id AND event.type = 'deferred')) AS at
+  ) created
+ WHERE (%(statuses)s::text[] IS NULL OR job.status::text = ANY(%(statuses)s))
    AND (%(queue)s::text IS NULL OR job.queue_name = %(queue)s)
-   AND (%(created_after)s::timestamptz IS NULL
-        OR COALESCE(record.created_at, deferred.at) >= %(created_after)s)
-   AND (%(created_before)s::timestamptz IS NULL
-        OR COALESCE(record.created_at, deferred.at) < %(created_before)s)
+   AND (%(task)s::text IS NULL OR job.task_name = %(task)s)
+   AND (%(text)s::text IS NULL OR strpos(lower(job.args::text), lower(%(text)s)) > 0)
+   AND (%(created_after)s::timestamptz IS NULL OR created.at >= %(created_after)s)
+   AND (%(created_before)s::timestamptz IS NULL OR created.at < %(created_before)s)
  ORDER BY job.id DESC
  LIMIT %(limit)s;
+
+-- job_query_active --
+-- job_query for queued/running jobs only: walks procrastinate's todo/doing partial
+-- index (id, lock) instead of the primary key, so a backlog is listed however old it is.
+SELECT job.id, job.task_name AS task, job.queue_name AS queue, job.priority,
+       job.status::text AS status, job.attempts, job.abort_requested, job.scheduled_at,
+       created.at AS created_at, record.created_by, record.batch_id, job.args,
+       record.progress_percent, record.error_type, record.error_message
+  FROM (
+      SELECT * FROM procrastinate_jobs
+       WHERE status IN ('todo', 'doing')
+         AND id < COALESCE(%(before_id)s::bigint, 9223372036854775807)
+       ORDER BY id DESC
+       LIMIT %(scan_limit)s
+  ) job
+  LEFT JOIN pgjobs_jobs record ON record.job_id = job.id
+  CROSS JOIN LATERAL (
+      SELECT COALESCE(record.created_at,
+                      (SELECT min(event.at) FROM procrastinate_events event
+                        WHERE event.job_id = job.id AND event.type = 'deferred')) AS at
+  ) created
+ WHERE (%(statuses)s::text[] IS NULL OR job.status::text = ANY(%(statuses)s))
+   AND (%(queue)s::text IS NULL OR job.queue_name = %(queue)s)
+   AND (%(task)s::text IS NULL OR job.task_name = %(task)s)
+   AND (%(text)s::text IS NULL OR strpos(lower(job.args::text), lower(%(text)s)) > 0)
+   AND (%(created_after)s::timestamptz IS NULL OR created.at >= %(created_after)s)
+   AND (%(created_before)s::timestamptz IS NULL OR created.at < %(created_before)s)
+ ORDER BY job.id DESC
+ LIMIT %(limit)s;
+
+-- job_query_window --
+-- The lowest id and the size of the window job_query examined (the next page starts below it).
+SELECT min(id) AS floor, count(*) AS scanned
+  FROM (
+      SELECT id FROM procrastinate_jobs
+       WHERE id < COALESCE(%(before_id)s::bigint, 9223372036854775807)
+       ORDER BY id DESC
+       LIMIT %(scan_limit)s
+  ) scanned;
+
+-- job_query_window_active --
+-- The lowest id and the size of the window job_query_active examined.
+SELECT min(id) AS floor, count(*) AS scanned
+  FROM (
+      SELECT id FROM procrastinate_jobs
+       WHERE status IN ('todo', 'doing')
+         AND id < COALESCE(%(before_id)s::bigint, 9223372036854775807)
+       ORDER BY id DESC
+       LIMIT %(scan_limit)s
+  ) scanned;
 
 -- job_lock_status --
 -- The status of one job, row-locked so a state change decided on it cannot race a worker.
@@ -159,8 +222,8 @@ RETURNING job_id AS id;
 -- procrastinate_retry_job_v2 only accepts 'failed', so the update is done here
 -- with the same effect; procrastinate's trigger records 'retried' for
 -- failed -> todo and this statement records it for the other two. An UPDATE does
--- not fire procrastinate's job-inserted NOTIFY, so it is sent here so an idle
--- worker picks the job up at once instead of at its next poll.
+-- not fire procrastinate's job-inserted NOTIFY, so pgjobs_notify_queue_v1 sends it
+-- here: an idle worker picks the job up at once instead of at its next poll.
 WITH target AS (
     SELECT id, status, queue_name
       FROM procrastinate_jobs
@@ -177,14 +240,10 @@ WITH target AS (
     INSERT INTO procrastinate_events (job_id, type)
     SELECT id, 'retried' FROM retried WHERE previous_status <> 'failed'
 ), notified AS (
-    SELECT pg_notify(channel, json_build_object('type', 'job_inserted', 'job_id', id)::text)
-      FROM retried,
-           unnest(ARRAY['procrastinate_queue_v1#' || queue_name, 'procrastinate_any_queue_v1'])
-           AS channel
+    SELECT pgjobs_notify_queue_v1(queue_name, id) FROM retried
 )
-SELECT id, previous_status::text AS previous_status,
-       (SELECT count(*) FROM notified) AS notifications
-  FROM retried;
+SELECT retried.id, retried.previous_status::text AS previous_status
+  FROM retried, (SELECT count(*) FROM notified) AS notify_first;  -- a CTE runs when read
 
 -- event_list --
 -- The timeline of one job, oldest first, from procrastinate's event table.

@@ -47,11 +47,11 @@ SELECT job.id, job.status::text AS status, job.queue_name, job.task_name, job.pr
 -- job_rescue_retry --
 -- Put a locked stalled job back to todo with procrastinate's own retry and wake idle workers.
 -- procrastinate_retry_job_v2 counts the lost attempt (attempts + 1) and its trigger
--- records 'deferred_for_retry'. An UPDATE fires no job-inserted NOTIFY, so it is sent
--- here (delivered at commit) for an idle worker to pick the job up at once.
+-- records 'deferred_for_retry'. An UPDATE fires no job-inserted NOTIFY, so
+-- pgjobs_notify_queue_v1 sends it (delivered at commit) for an idle worker to pick the
+-- job up at once.
 SELECT procrastinate_retry_job_v2(%(job_id)s, %(retry_at)s, %(priority)s, %(queue)s, %(lock)s),
-       pg_notify('procrastinate_queue_v1#' || %(wake_queue)s, %(notification)s),
-       pg_notify('procrastinate_any_queue_v1', %(notification)s);
+       pgjobs_notify_queue_v1(%(wake_queue)s, %(job_id)s);
 
 -- job_rescue_finish --
 -- Finish a locked stalled job for good: failed, aborted, or succeeded when its attempt says so.

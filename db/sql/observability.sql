@@ -121,7 +121,7 @@ SELECT event.id, event.job_id, event.type::text AS type, event.at,
 -- event_list_history --
 -- Every event of some jobs before an id, oldest first: what the metrics tail needs to know
 -- about jobs it first meets mid-way (when did they start, since when were they runnable).
-SELECT event.job_id, event.type::text AS type, event.at
+SELECT event.id, event.job_id, event.type::text AS type, event.at
   FROM procrastinate_events event
  WHERE event.job_id = ANY(%(job_ids)s::bigint[])
    AND event.id < %(before_id)s
@@ -147,75 +147,6 @@ SELECT date_trunc('minute', event.at) AS minute, event.type::text AS outcome,
    AND event.type IN ('succeeded', 'failed', 'aborted')
  GROUP BY 1, 2
  ORDER BY 1, 2;
-
--- job_page_scan --
--- A dashboard page of jobs, newest first, with at most %(scan_limit)s jobs examined.
--- The inner query walks procrastinate_jobs' primary key down from the cursor and stops
--- after scan_limit rows; the filters (any state, queue, task, text in the arguments)
--- apply to that window only. So a page costs the same whatever the table size or the
--- filters' selectivity, needs no index on procrastinate_jobs, and never seq-scans it;
--- a sparse filter returns a short page and the caller continues below the window.
--- The cursor is "id < COALESCE(...)", not "(cursor IS NULL OR id < cursor)": once
--- psycopg prepares the statement, a generic plan must still start the index scan at
--- the cursor instead of filtering every newer row on the way down.
-SELECT job.id, job.queue_name AS queue, job.task_name AS task, job.priority,
-       job.status::text AS status, job.attempts, job.scheduled_at, job.args,
-       record.created_at, record.progress_percent, record.error_type, record.error_message
-  FROM (
-      SELECT * FROM procrastinate_jobs
-       WHERE id < COALESCE(%(before_id)s::bigint, 9223372036854775807)
-       ORDER BY id DESC
-       LIMIT %(scan_limit)s
-  ) job
-  LEFT JOIN pgjobs_jobs record ON record.job_id = job.id
- WHERE (%(statuses)s::text[] IS NULL OR job.status::text = ANY(%(statuses)s))
-   AND (%(queue)s::text IS NULL OR job.queue_name = %(queue)s)
-   AND (%(task)s::text IS NULL OR job.task_name = %(task)s)
-   AND (%(text)s::text IS NULL OR strpos(lower(job.args::text), lower(%(text)s)) > 0)
- ORDER BY job.id DESC
- LIMIT %(limit)s;
-
--- job_page_scan_active --
--- job_page_scan for queued/running jobs only: walks procrastinate's todo/doing partial
--- index (id, lock) instead of the primary key, so a backlog is listed however old it is.
-SELECT job.id, job.queue_name AS queue, job.task_name AS task, job.priority,
-       job.status::text AS status, job.attempts, job.scheduled_at, job.args,
-       record.created_at, record.progress_percent, record.error_type, record.error_message
-  FROM (
-      SELECT * FROM procrastinate_jobs
-       WHERE status IN ('todo', 'doing')
-         AND id < COALESCE(%(before_id)s::bigint, 9223372036854775807)
-       ORDER BY id DESC
-       LIMIT %(scan_limit)s
-  ) job
-  LEFT JOIN pgjobs_jobs record ON record.job_id = job.id
- WHERE (%(statuses)s::text[] IS NULL OR job.status::text = ANY(%(statuses)s))
-   AND (%(queue)s::text IS NULL OR job.queue_name = %(queue)s)
-   AND (%(task)s::text IS NULL OR job.task_name = %(task)s)
-   AND (%(text)s::text IS NULL OR strpos(lower(job.args::text), lower(%(text)s)) > 0)
- ORDER BY job.id DESC
- LIMIT %(limit)s;
-
--- job_scan_floor --
--- The lowest id and the size of the window job_page_scan examined (the next starts below it).
-SELECT min(id) AS id, count(*) AS scanned
-  FROM (
-      SELECT id FROM procrastinate_jobs
-       WHERE id < COALESCE(%(before_id)s::bigint, 9223372036854775807)
-       ORDER BY id DESC
-       LIMIT %(scan_limit)s
-  ) scanned;
-
--- job_scan_floor_active --
--- The lowest id and the size of the window job_page_scan_active examined.
-SELECT min(id) AS id, count(*) AS scanned
-  FROM (
-      SELECT id FROM procrastinate_jobs
-       WHERE status IN ('todo', 'doing')
-         AND id < COALESCE(%(before_id)s::bigint, 9223372036854775807)
-       ORDER BY id DESC
-       LIMIT %(scan_limit)s
-  ) scanned;
 
 -- channel_listen --
 -- Subscribe the listener connection to a NOTIFY channel (its name is passed as an identifier).

@@ -18,29 +18,45 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from db import batch_store, job_store
-from db.idempotency_store import KeyClaim
-from db.types import Connection
+from db.types import ACTIVE_STATUSES, Connection, JobStatus
 from jobs.control import idempotency
-from jobs.control.enqueue import JobRequest, defer_prepared, prepare
-from jobs.control.idempotency import Replay
+from jobs.control.enqueue import JobCreate, defer_prepared, prepare
 from jobs.errors import BatchNotFound, BatchRejected, InvalidJobOptions, JobsError
 from jobs.tasks.registry import TaskRegistry, registry
 
 #: Most jobs one batch may hold: one statement of this size takes well under a second.
 MAX_BATCH_SIZE = 10_000
-#: Statuses a batch's jobs are counted by.
-STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
+#: What an Idempotency-Key's fingerprint names a batch creation by (see CREATE_JOB_ENDPOINT).
+CREATE_BATCH_ENDPOINT = "POST /batches"
 
 BatchState = Literal["running", "succeeded", "failed", "cancelled"]
+
+
+class BatchCreate(BaseModel):
+    """Create up to 10,000 jobs in one call: all of them, or none if one is invalid."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[JobCreate] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_SIZE,
+        description="The jobs, each like the body of POST /jobs; ids come back in this order.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class CreatedBatch:
     id: uuid.UUID
-    #: Ids of the batch's jobs, in the order of the request's items.
+    #: Ids of the batch's jobs, in the order of the request's items (on a replay: those
+    #: still in the database).
     job_ids: list[int]
     created_at: datetime.datetime
+    size: int
+    #: The batch an Idempotency-Key created the first time, not a new one.
+    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +66,7 @@ class BatchStatus:
     created_by: str | None
     size: int
     #: Jobs of the batch by status; every status is present.
-    counts: dict[str, int]
+    counts: dict[JobStatus, int]
     #: Jobs deleted since the batch was created (retention deletes finished jobs only).
     deleted: int
     #: Mean of the jobs' progress, finished (and deleted) jobs counting 100.
@@ -59,12 +75,12 @@ class BatchStatus:
     @property
     def finished(self) -> bool:
         """No job of the batch is queued or running any more."""
-        return self.counts["todo"] + self.counts["doing"] == 0
+        return self.counts[JobStatus.TODO] + self.counts[JobStatus.DOING] == 0
 
     @property
     def failed(self) -> bool:
         """At least one job failed for good (retries exhausted) or was aborted."""
-        return self.counts["failed"] + self.counts["aborted"] > 0
+        return self.counts[JobStatus.FAILED] + self.counts[JobStatus.ABORTED] > 0
 
     @property
     def state(self) -> BatchState:
@@ -72,13 +88,13 @@ class BatchStatus:
             return "running"
         if self.failed:
             return "failed"
-        if self.counts["cancelled"]:
+        if self.counts[JobStatus.CANCELLED]:
             return "cancelled"
         return "succeeded"
 
 
 def prepare_batch(
-    requests: Sequence[JobRequest], *, tasks: TaskRegistry = registry
+    requests: Sequence[JobCreate], *, tasks: TaskRegistry = registry
 ) -> list[job_store.NewJob]:
     """Validate every job of a batch; raises :class:`BatchRejected` naming each bad one.
 
@@ -111,49 +127,79 @@ def prepare_batch(
 
 async def create_batch(
     conn: Connection,
-    requests: Sequence[JobRequest],
+    request: BatchCreate,
     *,
     created_by: str | None,
-    key: KeyClaim | None = None,
+    idempotency_key: str | None = None,
+    idempotency_ttl_seconds: float | None = None,
     tasks: TaskRegistry = registry,
-) -> CreatedBatch | Replay:
+) -> CreatedBatch:
     """Validate, then create the batch and all its jobs in one statement (no commit).
 
-    With an idempotency ``key`` the key is looked up first, so replaying a big
+    With an ``idempotency_key`` the key is looked up first, so replaying a big
     batch costs one indexed read instead of inserting 10,000 jobs only to roll
     them back; the create statement still claims the key, which settles races.
+    Keys are scoped to ``created_by``, as for :func:`~jobs.control.enqueue.create_job`.
     """
-    new_jobs = prepare_batch(requests, tasks=tasks)
+    new_jobs = prepare_batch(request.jobs, tasks=tasks)
+    key = idempotency.claim_for(
+        idempotency_key,
+        scope=created_by,
+        endpoint=CREATE_BATCH_ENDPOINT,
+        request=request,
+        ttl_seconds=idempotency_ttl_seconds,
+    )
     if key is not None and (replay := await idempotency.find_replay(conn, key)) is not None:
-        return replay
+        return await _replayed(conn, replay)
     batch_id = uuid.uuid4()
 
     async def insert() -> CreatedBatch:
         created = await defer_prepared(
             conn, new_jobs, created_by=created_by, batch_id=batch_id, idempotency=key
         )
+        created_at = created[0].created_at
+        assert created_at is not None, "a job created by pgjobs has its record"
         return CreatedBatch(
-            id=batch_id, job_ids=[job.id for job in created], created_at=created[0].created_at
+            id=batch_id,
+            job_ids=[job.id for job in created],
+            created_at=created_at,
+            size=len(created),
         )
 
-    return await idempotency.create_once(conn, key, insert)
+    outcome = await idempotency.create_once(conn, key, insert)
+    if isinstance(outcome, idempotency.Replay):
+        return await _replayed(conn, outcome)
+    return outcome
+
+
+async def _replayed(conn: Connection, replay: idempotency.Replay) -> CreatedBatch:
+    assert replay.batch_id is not None, "the fingerprint names the endpoint: a batch key"
+    batch = await get_batch(conn, replay.batch_id)
+    return CreatedBatch(
+        id=batch.id,
+        job_ids=await batch_store.batch_job_ids(conn, batch.id),
+        created_at=batch.created_at,
+        size=batch.size,
+        replayed=True,
+    )
 
 
 async def get_batch(conn: Connection, batch_id: uuid.UUID) -> BatchStatus:
     row = await batch_store.batch_get(conn, batch_id)
     if row is None:
         raise BatchNotFound(batch_id)
+    counts = dict.fromkeys(JobStatus, 0) | {
+        JobStatus(status): n for status, n in row.counts.items()
+    }
+    active = sum(counts[status] for status in ACTIVE_STATUSES)
+    active_progress = sum(row.progress.get(status, 0.0) for status in ACTIVE_STATUSES)
     return BatchStatus(
-        id=row["id"],
-        created_at=row["created_at"],
-        created_by=row["created_by"],
-        size=row["size"],
-        counts={status: int(row[status]) for status in STATUSES},
-        deleted=int(row["deleted"]),
-        progress_percent=float(row["progress_percent"]),
+        id=row.id,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        size=row.size,
+        counts=counts,
+        deleted=row.size - sum(counts.values()),
+        # finished and deleted jobs count 100 whatever their own percent
+        progress_percent=(active_progress + 100.0 * (row.size - active)) / row.size,
     )
-
-
-async def batch_job_ids(conn: Connection, batch_id: uuid.UUID) -> list[int]:
-    """Ids of the batch's jobs still in the database, in the order they were submitted."""
-    return await batch_store.batch_job_ids(conn, batch_id)

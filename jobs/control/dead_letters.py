@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from db import dead_letter_store, job_store
-from db.dead_letter_store import DeadLetterFilter
-from db.types import Connection, Row
+from db.dead_letter_store import DeadLetterFilter, DeadLetterRow
+from db.types import Connection
 from jobs.errors import AlreadyEnqueued, InvalidCursor, UnscopedBulkRetry
 
 RetryScope = Literal["matching", "all"]
@@ -69,7 +69,7 @@ async def list_dead_letters(
     *,
     limit: int,
     cursor: DeadLetterCursor | None = None,
-) -> tuple[list[Row], DeadLetterCursor | None]:
+) -> tuple[list[DeadLetterRow], DeadLetterCursor | None]:
     """A page of dead letters, newest failure first, and the cursor of the next page."""
     rows = await dead_letter_store.dead_letter_list(
         conn,
@@ -80,7 +80,7 @@ async def list_dead_letters(
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]
-    return rows[:limit], DeadLetterCursor(last["failed_at"], last["id"])
+    return rows[:limit], DeadLetterCursor(last.failed_at, last.id)
 
 
 def check_scope(

@@ -1,5 +1,11 @@
 """Create jobs: the one path used by the HTTP API, batches and application code.
 
+A job is asked for as a :class:`JobCreate`, validated once against its task by
+:func:`prepare` (which resolves the task's defaults into the ``NewJob`` the store
+inserts), and comes back as the ``JobRow`` every read of a job returns.
+:func:`create_job` is the whole use case of ``POST /jobs`` (the route only maps
+HTTP); batches (``batches.py``) share :func:`prepare` and :func:`defer_prepared`.
+
 ``enqueue(conn, "task", args)`` defers on the caller's connection and inside
 the caller's transaction: commit and the job exists (and a worker is woken);
 roll back and neither the application's rows nor the job exist.
@@ -15,9 +21,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
 from db import job_store
 from db.idempotency_store import KeyClaim
+from db.job_store import JobRow
 from db.types import Connection
+from jobs.control import idempotency
+from jobs.control.actions import JobDetail, get_job
 from jobs.errors import AlreadyEnqueued, InvalidJobOptions
 from jobs.tasks.registry import TaskRegistry, check_priority, check_queue, registry
 from jobs.tasks.time_limits import job_time_limits
@@ -26,46 +37,64 @@ from jobs.tasks.time_limits import job_time_limits
 MAX_SCHEDULE_AHEAD = datetime.timedelta(days=366)
 #: Slack for clocks: a schedule_at this far in the past still counts as "now".
 PAST_TOLERANCE = datetime.timedelta(seconds=5)
+#: What an Idempotency-Key's fingerprint names a job creation by (kept as it was when
+#: keys were first stored: a changed name would make every live key look reused).
+CREATE_JOB_ENDPOINT = "POST /jobs"
+
+
+class JobCreate(BaseModel):
+    """One job as a caller asks for it: a task name, its arguments, placement and timing.
+
+    The body of ``POST /jobs``, an item of ``POST /batches``, and what
+    :func:`enqueue` builds from its arguments. :func:`prepare` validates it
+    against its task and resolves it into the row the store inserts.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: str = Field(
+        min_length=1, max_length=128, description="Registered task name (GET /tasks)."
+    )
+    args: dict[str, Any] = Field(default_factory=dict, description="Validated by the task's model.")
+    queue: str | None = Field(default=None, description="Overrides the task's default queue.")
+    priority: int | None = Field(default=None, description="Higher runs first; -1000..1000.")
+    schedule_at: AwareDatetime | None = Field(default=None, description="Run no earlier than this.")
+    schedule_in: float | None = Field(default=None, description="Run no earlier than in N seconds.")
+    lock: str | None = Field(
+        default=None, max_length=200, description="Jobs sharing a lock never run at the same time."
+    )
+    queueing_lock: str | None = Field(
+        default=None,
+        max_length=200,
+        description="At most one queued job per queueing lock (else 409).",
+    )
+    unique: bool = Field(
+        default=False,
+        description="Refuse (409) while an identical job (same task and arguments) is queued.",
+    )
+    time_limit: float | None = Field(
+        default=None,
+        description="Hard limit per attempt in seconds (> 0): the attempt is stopped and fails "
+        "with TimeLimitExceeded. Overrides the task's default.",
+    )
+    soft_time_limit: float | None = Field(
+        default=None,
+        description="Soft limit per attempt in seconds (> 0, at most the hard limit): the task "
+        "is told to wrap up. Overrides the task's default.",
+    )
 
 
 @dataclass(frozen=True, slots=True)
-class JobRequest:
-    """A job as a caller asks for it, before validation."""
+class Created:
+    """What a create request got: the job it created, or (``replayed``) the one its
+    Idempotency-Key created the first time."""
 
-    task: str
-    args: Any
-    queue: str | None = None
-    priority: int | None = None
-    schedule_at: datetime.datetime | None = None
-    schedule_in: float | None = None
-    lock: str | None = None
-    queueing_lock: str | None = None
-    #: Refuse this job while an identical one (same task, same validated args) is queued.
-    unique: bool = False
-    #: Seconds per attempt overriding the task's hard / soft time limits.
-    time_limit: float | None = None
-    soft_time_limit: float | None = None
+    detail: JobDetail
+    replayed: bool
 
 
-@dataclass(frozen=True, slots=True)
-class EnqueuedJob:
-    id: int
-    task: str
-    args: dict[str, Any]
-    queue: str
-    priority: int
-    scheduled_at: datetime.datetime | None
-    lock: str | None
-    queueing_lock: str | None
-    created_at: datetime.datetime
-    created_by: str | None
-    batch_id: uuid.UUID | None = None
-    time_limit: float | None = None
-    soft_time_limit: float | None = None
-
-
-def prepare(request: JobRequest, *, tasks: TaskRegistry = registry) -> job_store.NewJob:
-    """Validate one request against its task.
+def prepare(request: JobCreate, *, tasks: TaskRegistry = registry) -> job_store.NewJob:
+    """Validate one request against its task, and resolve what it left to the task.
 
     Raises UnknownTask, InvalidArguments or InvalidJobOptions; nothing is written.
     """
@@ -133,37 +162,58 @@ async def defer_prepared(
     created_by: str | None,
     batch_id: uuid.UUID | None = None,
     idempotency: KeyClaim | None = None,
-) -> list[EnqueuedJob]:
+) -> list[JobRow]:
     """Insert validated jobs in one statement on ``conn`` (no commit).
 
     With ``batch_id`` the statement also creates that batch; with ``idempotency``
     it claims the key for the job or batch (raising
-    ``job_store.IdempotencyKeyTaken`` when the key is live: see jobs/idempotency.py).
+    ``job_store.IdempotencyKeyTaken`` when the key is live: see idempotency.py).
     """
     try:
-        rows = await job_store.job_defer_many(
+        return await job_store.job_defer_many(
             conn, new_jobs, created_by=created_by, batch_id=batch_id, idempotency=idempotency
         )
     except job_store.QueueingLockTaken as taken:
         raise AlreadyEnqueued(taken.lock or taken.args[0]) from None
-    return [
-        EnqueuedJob(
-            id=row["id"],
-            task=job.task,
-            args=job.args,
-            queue=job.queue,
-            priority=job.priority,
-            scheduled_at=job.scheduled_at,
-            lock=job.lock,
-            queueing_lock=job.queueing_lock,
-            created_at=row["created_at"],
-            created_by=created_by,
-            batch_id=batch_id,
-            time_limit=job.time_limit,
-            soft_time_limit=job.soft_time_limit,
-        )
-        for job, row in zip(new_jobs, rows, strict=True)
-    ]
+
+
+async def create_job(
+    conn: Connection,
+    request: JobCreate,
+    *,
+    created_by: str | None,
+    idempotency_key: str | None = None,
+    idempotency_ttl_seconds: float | None = None,
+    tasks: TaskRegistry = registry,
+) -> Created:
+    """Create one job: validate, then insert it (and claim its key) in one statement.
+
+    Without an ``idempotency_key`` or with a fresh one, that statement is the
+    whole use case: one round trip (on an autocommit connection, the pool's).
+    A key already used by the same request replays the job it created; with
+    another request it raises ``IdempotencyKeyReused``. Keys are scoped to
+    ``created_by`` and live ``idempotency_ttl_seconds``. Raises UnknownTask,
+    InvalidArguments, InvalidJobOptions or AlreadyEnqueued otherwise; nothing
+    is written then.
+    """
+    new_job = prepare(request, tasks=tasks)
+    key = idempotency.claim_for(
+        idempotency_key,
+        scope=created_by,
+        endpoint=CREATE_JOB_ENDPOINT,
+        request=request,
+        ttl_seconds=idempotency_ttl_seconds,
+    )
+
+    async def insert() -> JobRow:
+        (created,) = await defer_prepared(conn, [new_job], created_by=created_by, idempotency=key)
+        return created
+
+    outcome = await idempotency.create_once(conn, key, insert)
+    if isinstance(outcome, idempotency.Replay):
+        assert outcome.job_id is not None, "the fingerprint names the endpoint: a job key"
+        return Created(detail=await get_job(conn, outcome.job_id), replayed=True)
+    return Created(detail=JobDetail(job=outcome, events=[], attempts=[]), replayed=False)
 
 
 async def enqueue(
@@ -182,28 +232,31 @@ async def enqueue(
     soft_time_limit: float | None = None,
     created_by: str | None = "app",
     tasks: TaskRegistry = registry,
-) -> EnqueuedJob:
+) -> JobRow:
     """Create one job on the caller's connection and transaction; the caller commits.
 
     >>> async with pool.connection() as conn, conn.transaction():
     ...     invoice = await invoices.create(conn, total=42)  # the app's own write
     ...     await enqueue(conn, "llm.generate", {"prompt": f"Summarise {invoice.id}"})
+
+    ``args`` may be a dict or an instance of the task's model. The options are
+    checked by the task as those of ``POST /jobs`` are (UnknownTask,
+    InvalidArguments, InvalidJobOptions; AlreadyEnqueued on a taken queueing lock).
     """
-    new_job = prepare(
-        JobRequest(
-            task=task,
-            args=args,
-            queue=queue,
-            priority=priority,
-            schedule_at=schedule_at,
-            schedule_in=schedule_in,
-            lock=lock,
-            queueing_lock=queueing_lock,
-            unique=unique,
-            time_limit=time_limit,
-            soft_time_limit=soft_time_limit,
-        ),
-        tasks=tasks,
+    # model_construct: the fields are the caller's own Python values, checked by prepare()
+    # against the task (the HTTP body's own type checks are FastAPI's, before this point).
+    request = JobCreate.model_construct(
+        task=task,
+        args=args,
+        queue=queue,
+        priority=priority,
+        schedule_at=schedule_at,
+        schedule_in=schedule_in,
+        lock=lock,
+        queueing_lock=queueing_lock,
+        unique=unique,
+        time_limit=time_limit,
+        soft_time_limit=soft_time_limit,
     )
-    (job,) = await defer_prepared(conn, [new_job], created_by=created_by)
-    return job
+    created = await create_job(conn, request, created_by=created_by, tasks=tasks)
+    return created.detail.job

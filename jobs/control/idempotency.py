@@ -27,6 +27,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pydantic import BaseModel
+
 from db import idempotency_store, job_store
 from db.idempotency_store import KeyClaim
 from db.types import Connection
@@ -68,6 +70,32 @@ def claim(*, scope: str, key: str, endpoint: str, body: Any, ttl_seconds: float)
     )
 
 
+def claim_for(
+    key: str | None,
+    *,
+    scope: str | None,
+    endpoint: str,
+    request: BaseModel,
+    ttl_seconds: float | None,
+) -> KeyClaim | None:
+    """The claim a create request with an Idempotency-Key makes (None: the request has none).
+
+    ``scope`` is the caller (its keys never collide with another's); ``request``
+    is fingerprinted without its defaulted fields.
+    """
+    if key is None:
+        return None
+    if ttl_seconds is None:
+        raise ValueError("an idempotency key needs its time to live")
+    return claim(
+        scope=scope or "",
+        key=key,
+        endpoint=endpoint,
+        body=request.model_dump(mode="json", exclude_defaults=True),
+        ttl_seconds=ttl_seconds,
+    )
+
+
 async def find_replay(conn: Connection, key: KeyClaim) -> Replay | None:
     """What a live key names, or None when the key is unused or expired.
 
@@ -75,11 +103,11 @@ async def find_replay(conn: Connection, key: KeyClaim) -> Replay | None:
     with another fingerprint.
     """
     row = await idempotency_store.idempotency_key_get(conn, key.scope, key.key)
-    if row is None or row["expired"]:
+    if row is None or row.expired:
         return None
-    if row["request_fingerprint"] != key.request_fingerprint:
+    if row.request_fingerprint != key.request_fingerprint:
         raise IdempotencyKeyReused(key.key)
-    return Replay(job_id=row["job_id"], batch_id=row["batch_id"])
+    return Replay(job_id=row.job_id, batch_id=row.batch_id)
 
 
 async def create_once(

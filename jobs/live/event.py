@@ -12,21 +12,22 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from db.types import Row
+from db.observability_store import JobEventRow, ProgressRow
+from db.types import JobStatus
 
 #: The job's status right after each event type (abort_requested changes none).
-STATUS_AFTER: dict[str, str | None] = {
-    "deferred": "todo",
-    "scheduled": "todo",
-    "deferred_for_retry": "todo",
-    "retried": "todo",
-    "started": "doing",
-    "succeeded": "succeeded",
-    "failed": "failed",
-    "cancelled": "cancelled",
-    "aborted": "aborted",
+STATUS_AFTER: dict[str, JobStatus | None] = {
+    "deferred": JobStatus.TODO,
+    "scheduled": JobStatus.TODO,
+    "deferred_for_retry": JobStatus.TODO,
+    "retried": JobStatus.TODO,
+    "started": JobStatus.DOING,
+    "succeeded": JobStatus.SUCCEEDED,
+    "failed": JobStatus.FAILED,
+    "cancelled": JobStatus.CANCELLED,
+    "aborted": JobStatus.ABORTED,
     "abort_requested": None,
-    "progress": "doing",
+    "progress": JobStatus.DOING,
 }
 
 
@@ -44,14 +45,9 @@ class LiveEvent:
     message: str | None = None
 
     @classmethod
-    def from_row(cls, row: Row) -> LiveEvent:
+    def from_row(cls, row: JobEventRow) -> LiveEvent:
         return cls(
-            id=int(row["id"]),
-            job_id=int(row["job_id"]),
-            type=str(row["type"]),
-            at=row["at"],
-            queue=row["queue"],
-            task=row["task"],
+            id=row.id, job_id=row.job_id, type=row.type, at=row.at, queue=row.queue, task=row.task
         )
 
     @classmethod
@@ -68,7 +64,7 @@ class LiveEvent:
         )
 
     @property
-    def status(self) -> str | None:
+    def status(self) -> JobStatus | None:
         return STATUS_AFTER.get(self.type)
 
     def to_json(self) -> str:
@@ -87,16 +83,16 @@ class LiveEvent:
         return json.dumps(body, separators=(",", ":"))
 
 
-def progress_event(row: Row) -> LiveEvent:
+def progress_event(row: ProgressRow) -> LiveEvent:
     """A progress report from a ``progress_list_running`` row."""
     return LiveEvent(
-        job_id=int(row["job_id"]),
+        job_id=row.job_id,
         type="progress",
-        at=row["at"],
-        queue=row["queue"],
-        task=row["task"],
-        percent=float(row["percent"]),
-        message=row["message"],
+        at=row.at,
+        queue=row.queue,
+        task=row.task,
+        percent=row.percent,
+        message=row.message,
     )
 
 

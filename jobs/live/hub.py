@@ -245,12 +245,12 @@ class EventHub:
             )
             for row in rows:
                 event = LiveEvent.from_row(row)
-                if watermark.observe(row["id"]):
+                if watermark.observe(row.id):
                     self._dispatch(event)
             read += len(rows)
             if len(rows) < CATCH_UP_PAGE:
                 return
-            after = int(rows[-1]["id"])
+            after = rows[-1].id
             if read >= self._catch_up_limit:
                 # Too far behind to replay to every subscriber from memory: end the streams,
                 # each client resumes from its own cursor (a database replay), and go on live.
@@ -310,7 +310,7 @@ class EventHub:
         except psycopg.Error as error:  # PoolTimeout included
             logger.warning("live events: no queue/task for job %s (%s)", job_id, error)
             return (None, None)
-        route = (row["queue"], row["task"]) if row else (None, None)
+        route = (row.queue, row.task) if row else (None, None)
         self._remember_route(job_id, *route)
         return route
 

@@ -182,7 +182,7 @@ class LiveStream:
                     items.append(self._state(LiveEvent.from_row(row), replay_mark=mark))
                 if len(rows) < REPLAY_PAGE:
                     break
-                after = int(rows[-1]["id"])
+                after = rows[-1].id
                 if len(items) >= REPLAY_LIMIT:
                     return [self._reset(f"more than {REPLAY_LIMIT} events to replay")]
             self._snapshot_sequence = self._hub.last_sequence

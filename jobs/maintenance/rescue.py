@@ -35,7 +35,9 @@ from procrastinate.retry import RetryDecision
 from psycopg import errors
 
 from db import maintenance_store
-from db.types import Connection, Row
+from db.maintenance_store import StalledJob
+from db.types import Connection
+from jobs.errors import type_name
 from jobs.tasks.retry import RetryPolicy, task_retry_strategy
 
 logger = logging.getLogger(__name__)
@@ -87,19 +89,32 @@ class RescueReport:
         }
 
 
-def decide(row: Row, app: procrastinate.App, policy: RescuePolicy) -> Decision:
+def decide(row: StalledJob, app: procrastinate.App, policy: RescuePolicy) -> Decision:
     """What to do with one stalled job (``row`` from ``job_lock_stalled``)."""
-    job = Job.from_row(row)
-    if row["heartbeat_age_seconds"] is None:
-        cause = f"its worker ({row['worker_id'] or 'unknown'}) is gone"
+    job = Job(
+        id=row.id,
+        status=row.status,
+        priority=row.priority,
+        lock=row.lock,
+        queueing_lock=row.queueing_lock,
+        task_name=row.task_name,
+        task_kwargs=row.args,
+        scheduled_at=row.scheduled_at,
+        queue=row.queue_name,
+        attempts=row.attempts,
+        abort_requested=row.abort_requested,
+        worker_id=row.worker_id,
+    )
+    if row.heartbeat_age_seconds is None:
+        cause = f"its worker ({row.worker_id or 'unknown'}) is gone"
     else:
         cause = (
-            f"worker {row['worker_id']} stopped heartbeating "
-            f"(last heartbeat {row['heartbeat_age_seconds']:.0f} s ago)"
+            f"worker {row.worker_id} stopped heartbeating "
+            f"(last heartbeat {row.heartbeat_age_seconds:.0f} s ago)"
         )
-    if row["recorded_outcome"] == "succeeded":
+    if row.recorded_outcome == "succeeded":
         return Decision("succeeded", f"{cause} after the attempt succeeded: finished succeeded")
-    if row["abort_requested"]:
+    if row.abort_requested:
         return Decision("aborted", f"{cause} while an abort was requested: finished aborted")
     task = app.tasks.get(job.task_name)
     strategy = task_retry_strategy(task) if task is not None else None
@@ -157,22 +172,22 @@ async def _rescue_batch(
         for row in rows:
             decision = decide(row, app, policy)
             await _apply(conn, row, decision)
-            report.add(decision.action, row["id"])
-            logger.warning("rescued job %s (%s): %s", row["id"], row["task_name"], decision.reason)
+            report.add(decision.action, row.id)
+            logger.warning("rescued job %s (%s): %s", row.id, row.task_name, decision.reason)
     return len(rows)
 
 
-async def _apply(conn: Connection, row: Row, decision: Decision) -> None:
-    job_id = int(row["id"])
+async def _apply(conn: Connection, row: StalledJob, decision: Decision) -> None:
+    job_id = row.id
     # The attempt first: its number is the job's attempts + 1 before the retry counts it.
     await maintenance_store.attempt_record_lost(
         conn,
         maintenance_store.LostAttempt(
             job_id=job_id,
-            attempt=row["attempts"] + 1,
-            worker_id=row["worker_id"],
-            started_at=row["started_at"],
-            error_type=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
+            attempt=row.attempts + 1,
+            worker_id=row.worker_id,
+            started_at=row.started_at,
+            error_type=type_name(WorkerLost),
             error_message=decision.reason,
         ),
     )
@@ -186,5 +201,5 @@ async def _apply(conn: Connection, row: Row, decision: Decision) -> None:
         priority=decision.retry.priority,
         queue=decision.retry.queue,
         lock=decision.retry.lock,
-        wake_queue=decision.retry.queue or row["queue_name"],
+        wake_queue=decision.retry.queue or row.queue_name,
     )

@@ -22,6 +22,7 @@ import procrastinate
 from procrastinate.periodic import PeriodicTask
 from pydantic import BaseModel, ConfigDict
 
+from db.types import JobStatus
 from jobs.maintenance import rescue, retention
 from jobs.settings import Settings, load_settings
 from jobs.tasks.context import TaskContext, job_pool
@@ -50,10 +51,10 @@ def retention_policy(settings: Settings) -> retention.RetentionPolicy:
     days = datetime.timedelta(days=1)
     return retention.RetentionPolicy(
         ages={
-            "succeeded": settings.retention_succeeded_days * days,
-            "failed": settings.retention_failed_days * days,
-            "cancelled": settings.retention_cancelled_days * days,
-            "aborted": settings.retention_aborted_days * days,
+            JobStatus.SUCCEEDED: settings.retention_succeeded_days * days,
+            JobStatus.FAILED: settings.retention_failed_days * days,
+            JobStatus.CANCELLED: settings.retention_cancelled_days * days,
+            JobStatus.ABORTED: settings.retention_aborted_days * days,
         },
         maintenance_age=datetime.timedelta(hours=settings.retention_maintenance_hours),
         maintenance_queue=MAINTENANCE_QUEUE,

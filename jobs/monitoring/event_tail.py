@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import psycopg
 
 from db import observability_store
-from db.types import Connection, Pool, Row
+from db.observability_store import FinishedCount, JobEventRow
+from db.types import Connection, Pool
 from jobs.background import BackgroundTask
 from jobs.live.hub import EventHub
 
@@ -84,11 +85,11 @@ class Throughput:
     def __init__(self) -> None:
         self._minutes: dict[datetime.datetime, dict[str, int]] = {}
 
-    def load(self, rows: list[Row]) -> None:
+    def load(self, rows: list[FinishedCount]) -> None:
         """Start from ``job_finished_by_minute`` rows."""
         for row in rows:
-            minute = row["minute"].astimezone(datetime.UTC)
-            self._minutes.setdefault(minute, {})[row["outcome"]] = int(row["count"])
+            minute = row.minute.astimezone(datetime.UTC)
+            self._minutes.setdefault(minute, {})[row.outcome] = row.count
 
     def add(self, outcome: str, at: datetime.datetime) -> None:
         minute = at.astimezone(datetime.UTC).replace(second=0, microsecond=0)
@@ -98,10 +99,10 @@ class Throughput:
         for stale in [key for key in self._minutes if key < oldest]:
             del self._minutes[stale]
 
-    def rows(self) -> list[Row]:
-        """``[{minute, outcome, count}]``, the shape of ``job_finished_by_minute``."""
+    def rows(self) -> list[FinishedCount]:
+        """The counts as ``job_finished_by_minute`` rows, oldest first."""
         return [
-            {"minute": minute, "outcome": outcome, "count": count}
+            FinishedCount(minute=minute, outcome=outcome, count=count)
             for minute, counts in sorted(self._minutes.items())
             for outcome, count in sorted(counts.items())
         ]
@@ -157,27 +158,29 @@ class EventTail:
             for row in rows:
                 self._apply(row, report=True)
             read += len(rows)
-            after = int(rows[-1]["id"]) if len(rows) == PAGE else up_to
+            after = rows[-1].id if len(rows) == PAGE else up_to
             self._after = after
         return read
 
-    async def _learn_history(self, conn: Connection, rows: list[Row]) -> None:
+    async def _learn_history(self, conn: Connection, rows: list[JobEventRow]) -> None:
         """Load the earlier events of jobs met mid-way, in one query."""
         unknown: set[int] = set()
         met: set[int] = set()
         for row in rows:
-            job_id = row["job_id"]
-            if row["type"] in NEEDS_HISTORY and job_id not in self._clocks and job_id not in met:
+            job_id = row.job_id
+            if row.type in NEEDS_HISTORY and job_id not in self._clocks and job_id not in met:
                 unknown.add(job_id)
             met.add(job_id)
         if not unknown:
             return
-        history = await observability_store.event_list_history(conn, sorted(unknown), rows[0]["id"])
+        history = await observability_store.event_list_history(conn, sorted(unknown), rows[0].id)
         for event in history:
             self._apply(event, report=False)
 
-    def _apply(self, row: Row, *, report: bool) -> None:
-        job_id, kind, at = row["job_id"], row["type"], row["at"]
+    def _apply(self, row: JobEventRow, *, report: bool) -> None:
+        job_id, kind, at = row.job_id, row.type, row.at
+        if at is None:  # procrastinate's column defaults to now(): an event always has its time
+            return
         clock = self._clocks.get(job_id)
         if clock is None:
             clock = self._clocks[job_id] = _JobClock()
@@ -203,13 +206,15 @@ class EventTail:
             return
         if kind in FINISHED:
             self.throughput.add(kind, at)
+        assert row.queue is not None, "a tail row names its job's queue and task"
+        assert row.task is not None, "a tail row names its job's queue and task"
         figure = EventFigure(
             type=kind,
-            queue=row["queue"],
-            task=row["task"],
+            queue=row.queue,
+            task=row.task,
             run_seconds=run_seconds,
             pickup_seconds=pickup_seconds,
-            rescued=bool(row["rescued"]),
+            rescued=row.rescued,
         )
         for observe in self.observers:
             observe(figure)

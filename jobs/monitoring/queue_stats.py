@@ -24,9 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from db import observability_store
-from db.types import Pool
+from db.observability_store import RunningJob
+from db.types import ACTIVE_STATUSES, JobStatus, Pool
 
-ACTIVE_STATUSES = ("todo", "doing")
 #: The totals are re-read after this many times the duration of their last scan.
 TOTALS_COST_FACTOR = 100
 
@@ -36,8 +36,8 @@ class WorkerState:
     id: int
     last_heartbeat: datetime.datetime
     heartbeat_age_seconds: float
-    #: ``[{id, task, queue, progress_percent}]`` of the jobs it runs now.
-    jobs: list[dict[str, object]]
+    #: The jobs it runs now.
+    jobs: list[RunningJob]
     stalled: bool
 
 
@@ -53,7 +53,7 @@ class QueueStats:
 
     taken_at: datetime.datetime
     #: (queue, status) -> jobs; todo/doing fresh, finished states as of ``totals_at``.
-    counts: dict[tuple[str, str], int]
+    counts: dict[tuple[str, JobStatus], int]
     totals_at: datetime.datetime
     #: queue -> lag, for queues with at least one runnable job.
     lag: dict[str, QueueLag]
@@ -67,7 +67,7 @@ class QueueStats:
     def alive_workers(self) -> list[WorkerState]:
         return [worker for worker in self.workers if not worker.stalled]
 
-    def count(self, status: str, queue: str | None = None) -> int:
+    def count(self, status: JobStatus, queue: str | None = None) -> int:
         return sum(
             value
             for (key_queue, key_status), value in self.counts.items()
@@ -86,7 +86,7 @@ class QueueStatsCache:
     clock: Callable[[], float] = time.monotonic
     _stats: QueueStats | None = field(default=None, init=False)
     _read_at: float = field(default=float("-inf"), init=False)
-    _totals: dict[tuple[str, str], int] = field(default_factory=dict, init=False)
+    _totals: dict[tuple[str, JobStatus], int] = field(default_factory=dict, init=False)
     _totals_at: datetime.datetime | None = field(default=None, init=False)
     _totals_read_at: float = field(default=float("-inf"), init=False)
     _totals_cost: float = field(default=0.0, init=False)
@@ -107,7 +107,7 @@ class QueueStatsCache:
             if self._totals_at is None or self.clock() - self._totals_read_at >= totals_ttl:
                 started = self.clock()
                 rows = await observability_store.job_count_by_queue_and_status(conn)
-                self._totals = {(row["queue"], row["status"]): int(row["count"]) for row in rows}
+                self._totals = {(row.queue, row.status): row.count for row in rows}
                 self._totals_at = datetime.datetime.now(datetime.UTC)
                 self._totals_read_at = self.clock()
                 self._totals_cost = self._totals_read_at - started
@@ -118,24 +118,24 @@ class QueueStatsCache:
         counts = {
             key: value for key, value in self._totals.items() if key[1] not in ACTIVE_STATUSES
         }
-        counts.update({(row["queue"], row["status"]): int(row["count"]) for row in active})
+        counts.update({(row.queue, row.status): row.count for row in active})
         return QueueStats(
             taken_at=datetime.datetime.now(datetime.UTC),
             counts=counts,
             totals_at=self._totals_at,
             lag={
-                row["queue"]: QueueLag(
-                    runnable=int(row["runnable"]), oldest_seconds=max(0.0, row["oldest_seconds"])
+                row.queue: QueueLag(
+                    runnable=row.runnable, oldest_seconds=max(0.0, row.oldest_seconds)
                 )
                 for row in lag_rows
             },
             workers=[
                 WorkerState(
-                    id=row["id"],
-                    last_heartbeat=row["last_heartbeat"],
-                    heartbeat_age_seconds=row["heartbeat_age_seconds"],
-                    jobs=row["jobs"],
-                    stalled=row["heartbeat_age_seconds"] >= self.stalled_after_seconds,
+                    id=row.id,
+                    last_heartbeat=row.last_heartbeat,
+                    heartbeat_age_seconds=row.heartbeat_age_seconds,
+                    jobs=row.jobs,
+                    stalled=row.heartbeat_age_seconds >= self.stalled_after_seconds,
                 )
                 for row in worker_rows
             ],

@@ -19,7 +19,7 @@ import procrastinate
 from croniter import croniter
 
 from db import schedule_store
-from db.types import Connection
+from db.types import Connection, JobStatus
 from jobs.errors import UnknownTask
 from jobs.tasks.registry import TaskRegistry
 
@@ -30,7 +30,7 @@ class LastRun:
 
     tick: datetime.datetime
     job_id: int | None
-    status: str | None
+    status: JobStatus | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +73,7 @@ async def list_schedules(
         key=lambda item: (item.task.name, item.periodic_id),
     )
     latest = {
-        (row["task_name"], row["periodic_id"]): row
+        (row.task_name, row.periodic_id): row
         for row in await schedule_store.periodic_defer_list_latest(
             conn, sorted({item.task.name for item in periodic})
         )
@@ -85,9 +85,9 @@ async def list_schedules(
         row = latest.get((item.task.name, item.periodic_id))
         last_run = (
             LastRun(
-                tick=datetime.datetime.fromtimestamp(row["defer_timestamp"], datetime.UTC),
-                job_id=row["job_id"],
-                status=row["status"],
+                tick=datetime.datetime.fromtimestamp(row.defer_timestamp, datetime.UTC),
+                job_id=row.job_id,
+                status=row.status,
             )
             if row is not None
             else None

@@ -28,7 +28,7 @@ from procrastinate.exceptions import JobAborted, JobRetry
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
-from jobs.errors import InvalidJobOptions
+from jobs.errors import InvalidJobOptions, type_name
 
 #: How the delay grows with each failed attempt ``n`` (1 for the first failure):
 #: ``exponential``: initial_delay * multiplier ** (n - 1); ``linear``: initial_delay * n;
@@ -143,19 +143,13 @@ class RetryPolicy(BaseRetryStrategy):
             "multiplier": self.multiplier,
             "max_delay": self.max_delay,
             "jitter": self.jitter,
-            "retry_on": [_qualified_name(kind) for kind in self.retry_on],
-            "never_retry": [_qualified_name(kind) for kind in self.never_retry],
+            "retry_on": [type_name(kind) for kind in self.retry_on],
+            "never_retry": [type_name(kind) for kind in self.never_retry],
         }
 
 
 def _is_exception(kind: object, base: type[BaseException]) -> bool:
     return isinstance(kind, type) and issubclass(kind, base)
-
-
-def _qualified_name(kind: type[BaseException]) -> str:
-    if kind.__module__ == "builtins":
-        return kind.__qualname__
-    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _invalid(name: str, message: str) -> InvalidJobOptions:

@@ -26,7 +26,7 @@ from procrastinate.middleware import AsyncCallNext
 from procrastinate.worker import Worker
 
 from db import job_store
-from jobs.errors import UnknownTask
+from jobs.errors import UnknownTask, type_name
 from jobs.tasks.context import CLOCK_KEY, LOOP_KEY, job_pool
 from jobs.tasks.registry import TaskRegistry
 from jobs.tasks.time_limits import TimeLimits
@@ -34,15 +34,6 @@ from jobs.worker.clock import JobClock
 from jobs.worker.threads import AbandonedThreads
 
 logger = logging.getLogger(__name__)
-
-
-def error_type_name(error: BaseException) -> str:
-    kind = type(error)
-    return (
-        kind.__qualname__
-        if kind.__module__ == "builtins"
-        else f"{kind.__module__}.{kind.__qualname__}"
-    )
 
 
 async def record_outcome(call_next: AsyncCallNext, context: JobContext, worker: Worker) -> Any:
@@ -63,7 +54,7 @@ async def record_outcome(call_next: AsyncCallNext, context: JobContext, worker: 
         aborted = isinstance(error, procrastinate_exceptions.JobAborted | asyncio.CancelledError)
         outcome = base(
             outcome="aborted" if aborted else "failed",
-            error_type=error_type_name(error),
+            error_type=type_name(type(error)),
             error_message=str(error) or ("aborted" if aborted else ""),
             error_traceback="".join(traceback.format_exception(error)),
         )

@@ -226,6 +226,49 @@ async def test_list_filters_and_keyset_pagination(client: httpx.AsyncClient, con
     bad = await client.get("/jobs", params={"status": "sleeping"})
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"] == ["query", "status", 0]
+    for params, field in (
+        ({"cursor": "abc"}, "cursor"),
+        ({"cursor": "0"}, "cursor"),
+        ({"text": "x" * 201}, "text"),
+        ({"created_after": "2024-01-01T00:00:00"}, "created_after"),  # no time zone
+    ):
+        refused = await client.get("/jobs", params=params)
+        assert refused.status_code == 422, params
+        assert refused.json()["detail"][0]["loc"][:2] == ["query", field], refused.json()
+
+
+def _dashboard_ids(html: str) -> list[int]:
+    return [int(part.split('"')[0]) for part in html.split('data-job-id="')[1:]]
+
+
+async def test_the_api_and_the_dashboard_list_the_same_jobs_for_the_same_parameters(
+    client: httpx.AsyncClient, conn: Conn
+) -> None:
+    await make_job(conn, "tools.run", {"tool": "needle-1"}, status="failed")
+    await make_job(conn, "tools.run", {"tool": "hay"})
+    await make_job(conn, "llm.generate", {"prompt": "needle-2"}, status="succeeded")
+    cursor = await conn.execute(  # as procrastinate's periodic deferrer: no pgjobs record
+        "INSERT INTO procrastinate_jobs (queue_name, task_name, args)"
+        " VALUES ('pgjobs.maintenance', 'stats.hourly', '{}') RETURNING id"
+    )
+    periodic = await cursor.fetchone()
+    assert periodic is not None
+    queries: list[Any] = [
+        {},
+        {"status": "failed"},
+        [("status", "todo"), ("status", "succeeded")],
+        {"task": "tools.run", "text": "NEEDLE"},
+        {"queue": "llm"},
+        {"status": "", "queue": "", "task": "", "text": "", "cursor": ""},  # a form's "any"
+    ]
+    for params in queries:
+        api = await client.get("/jobs", params=params)
+        page = await client.get("/dashboard/jobs", params=params)
+        assert (api.status_code, page.status_code) == (200, 200), params
+        assert [item["id"] for item in api.json()["items"]] == _dashboard_ids(page.text), params
+    listed = {item["id"]: item for item in (await client.get("/jobs")).json()["items"]}
+    read = (await client.get(f"/jobs/{periodic[0]}")).json()
+    assert listed[periodic[0]]["created_at"] == read["created_at"] is not None
 
 
 async def test_tasks_publish_argument_schemas(client: httpx.AsyncClient) -> None:

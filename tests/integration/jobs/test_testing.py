@@ -19,7 +19,7 @@ async def test_assert_enqueued_matches_task_and_args(conn: Conn) -> None:
     await enqueue(conn, "llm.generate", {"prompt": "b"})
 
     (job,) = await assert_enqueued(conn, "llm.generate", args={"prompt": "b"})
-    assert job["args"]["prompt"] == "b"
+    assert job.args["prompt"] == "b"
     await assert_enqueued(conn, "llm.generate", count=2)
     with pytest.raises(AssertionError, match=r"no queued 'llm\.generate' job"):
         await assert_enqueued(conn, "llm.generate", args={"prompt": "c"})

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import importlib.resources
+import json
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 from alembic.script import ScriptDirectory
+from psycopg import sql
 
 from db import status
 from harness.postgres import PostgresServer
@@ -104,3 +107,43 @@ def test_revision_files_run_the_packaged_sql_unchanged() -> None:
             if f'apply("{file}")' in path.read_text()
         ]
         assert len(matching) == 1, f"{file} must be applied by exactly one revision"
+
+
+def _notifications(conn: psycopg.Connection[Any], count: int) -> list[tuple[str, str]]:
+    """The next ``count`` notifications of ``conn`` as (channel, payload), within 10 s."""
+    received = [
+        (notify.channel, notify.payload) for notify in conn.notifies(timeout=10, stop_after=count)
+    ]
+    assert len(received) == count, f"expected {count} notifications, got {received}"
+    return received
+
+
+def test_pgjobs_wakes_workers_exactly_as_procrastinates_own_trigger(
+    schema_sql_database: str,
+) -> None:
+    """pgjobs_notify_queue_v1 (retries, rescues) sends what the job-inserted trigger of
+    procrastinate's packaged schema.sql sends: if a procrastinate upgrade changes the
+    channel or the payload its workers listen for, this fails."""
+    last_procrastinate = procrastinate_sql.revision_id(procrastinate_sql.packaged_migrations()[-1])
+    runner.stamp(schema_sql_database, last_procrastinate)  # adopt the schema.sql database
+    runner.upgrade(schema_sql_database)
+    with (
+        psycopg.connect(schema_sql_database, autocommit=True) as listener,
+        psycopg.connect(schema_sql_database, autocommit=True) as writer,
+    ):
+        for channel in ("procrastinate_queue_v1#mail", "procrastinate_any_queue_v1"):
+            listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(channel)))
+        row = writer.execute(
+            "INSERT INTO procrastinate_jobs (queue_name, task_name, args)"
+            " VALUES ('mail', 'send', '{}') RETURNING id"
+        ).fetchone()
+        assert row is not None
+        by_procrastinate = _notifications(listener, 2)
+        writer.execute("SELECT pgjobs_notify_queue_v1('mail', %s)", [row[0]])
+        by_pgjobs = _notifications(listener, 2)
+    assert by_pgjobs == by_procrastinate
+    channel, payload = by_procrastinate[0]
+    assert (channel, json.loads(payload)) == (
+        "procrastinate_queue_v1#mail",
+        {"type": "job_inserted", "job_id": row[0]},
+    )

@@ -11,7 +11,8 @@ import psycopg
 
 from api.app import create_app
 from jobs.control import batches
-from jobs.control.enqueue import JobRequest
+from jobs.control.batches import BatchCreate
+from jobs.control.enqueue import JobCreate
 from jobs.settings import Settings
 from tests.factories import make_job
 from tests.integration.helpers import count, run_worker_until_idle
@@ -220,11 +221,13 @@ async def test_batches_have_their_own_body_limit(settings: Settings, conn: Conn)
 
 
 async def test_10000_jobs_are_one_statement_one_round_trip(database_url: str, conn: Conn) -> None:
-    requests = [JobRequest(task="agents.run", args=agent(n)["args"]) for n in range(MAX)]
+    requests = [JobCreate(task="agents.run", args=agent(n)["args"]) for n in range(MAX)]
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as app_conn:
         started = time.perf_counter()
         with wire_log(app_conn) as wire:
-            created = await batches.create_batch(app_conn, requests, created_by="test")
+            created = await batches.create_batch(
+                app_conn, BatchCreate(jobs=requests), created_by="test"
+            )
         elapsed = time.perf_counter() - started
     assert isinstance(created, batches.CreatedBatch)
     assert (wire.round_trips, wire.queries) == (1, ["job_defer_many"])
@@ -249,12 +252,12 @@ async def test_10000_jobs_over_http(client: httpx.AsyncClient) -> None:
 
 
 async def test_a_batch_commits_with_the_callers_transaction(database_url: str, conn: Conn) -> None:
-    requests = [JobRequest(task="tools.run", args={"tool": "t"})] * 3
+    requests = [JobCreate(task="tools.run", args={"tool": "t"})] * 3
     async with (
         await psycopg.AsyncConnection.connect(database_url) as app_conn,
         app_conn.transaction(force_rollback=True),  # as when the application's own write fails
     ):
-        await batches.create_batch(app_conn, requests, created_by="app")
+        await batches.create_batch(app_conn, BatchCreate(jobs=requests), created_by="app")
         assert await count(app_conn, "procrastinate_jobs") == 3  # inside the transaction
     assert await count(conn, "procrastinate_jobs") == 0
     assert await _scalar(conn, "SELECT count(*) FROM pgjobs_batches") == 0

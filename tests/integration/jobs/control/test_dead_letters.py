@@ -13,7 +13,7 @@ from psycopg import sql
 
 from db.dead_letter_store import DeadLetterFilter
 from jobs.control import dead_letters
-from jobs.control.enqueue import JobRequest, defer_prepared, enqueue, prepare
+from jobs.control.enqueue import JobCreate, defer_prepared, enqueue, prepare
 from jobs.examples.workloads import NoArgs
 from jobs.settings import Settings
 from jobs.tasks.context import TaskContext
@@ -41,7 +41,7 @@ async def make_dead_letters(
     would (procrastinate's triggers record the 'started' and 'failed' events), with an error."""
     args = {"agent": "a", "objective": "o"} if task == "agents.run" else {"tool": "t"}
     new_jobs = [
-        prepare(JobRequest(task=task, args=args, queue=queue, queueing_lock=queueing_lock))
+        prepare(JobCreate(task=task, args=args, queue=queue, queueing_lock=queueing_lock))
         for _ in range(number)
     ]
     ids = [job.id for job in await defer_prepared(conn, new_jobs, created_by="test")]

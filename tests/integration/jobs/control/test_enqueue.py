@@ -8,9 +8,11 @@ import httpx
 import psycopg
 import pytest
 
+from db import job_store
 from db.pool import create_pool
-from jobs.control.enqueue import JobRequest, defer_prepared, enqueue, prepare
+from jobs.control.enqueue import JobCreate, create_job, enqueue
 from jobs.errors import InvalidArguments, UnknownTask
+from jobs.examples.workloads import GenerateText
 from tests.integration.helpers import count
 from tests.integration.round_trips import wire_log
 
@@ -94,19 +96,52 @@ async def test_bad_input_from_code_raises_before_writing(database_url: str, conn
     assert await count(conn, "procrastinate_jobs") == 0
 
 
-async def test_the_api_create_path_is_one_round_trip(database_url: str, conn: Conn) -> None:
-    """POST /jobs runs prepare() then defer_prepared() on a pool connection: the pool's
-    connections are autocommit, so the one statement is the whole transaction, with no
-    BEGIN/COMMIT round trips around it."""
+@pytest.mark.parametrize("key", [None, "fresh-key"])
+async def test_the_api_create_path_is_one_round_trip(
+    database_url: str, conn: Conn, key: str | None
+) -> None:
+    """POST /jobs is create_job() on a pool connection: the pool's connections are
+    autocommit, so its one statement (the job, its record and a fresh Idempotency-Key)
+    is the whole transaction, with no BEGIN/COMMIT round trips around it."""
     pool = create_pool(database_url, min_size=1, max_size=1)
     await pool.open(wait=True)
     try:
-        new_job = prepare(JobRequest(task="tools.run", args={"tool": "t"}))
         async with pool.connection() as app_conn:
             assert app_conn.autocommit
             with wire_log(app_conn) as wire:
-                await defer_prepared(app_conn, [new_job], created_by="api")
+                created = await create_job(
+                    app_conn,
+                    JobCreate(task="tools.run", args={"tool": "t"}),
+                    created_by="api",
+                    idempotency_key=key,
+                    idempotency_ttl_seconds=60,
+                )
     finally:
         await pool.close()
     assert (wire.round_trips, wire.queries) == (1, ["job_defer_many"])
+    assert not created.replayed
     assert await count(conn, "procrastinate_jobs") == 1
+
+
+async def test_enqueue_takes_an_instance_of_the_tasks_model(conn: Conn) -> None:
+    job = await enqueue(conn, "llm.generate", GenerateText(prompt="Summarise", max_tokens=5))
+    assert (job.args, job.queue, job.status) == (
+        {"prompt": "Summarise", "max_tokens": 5, "seconds_per_token": 0.0},
+        "llm",
+        "todo",
+    )
+    assert await count(conn, "procrastinate_jobs") == 1
+
+
+async def test_a_created_job_is_the_row_a_read_returns(database_url: str, conn: Conn) -> None:
+    """create_job builds its answer without reading the job back (one round trip): it must
+    be the very row job_get reads, field for field, except what only events tell."""
+    async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as app_conn:
+        created = await create_job(
+            app_conn,
+            JobCreate(task="tools.run", args={"tool": "t"}, priority=7, lock="l", time_limit=9),
+            created_by="api",
+        )
+        read = await job_store.job_get(app_conn, created.detail.job.id)
+    assert read is not None
+    assert created.detail.job == read

@@ -14,7 +14,7 @@ import pytest
 from api.app import create_app
 from db.types import Connection
 from jobs.control import idempotency
-from jobs.control.enqueue import JobRequest, defer_prepared, enqueue, prepare
+from jobs.control.enqueue import JobCreate, defer_prepared, enqueue, prepare
 from jobs.errors import AlreadyEnqueued
 from jobs.maintenance import retention
 from jobs.maintenance import tasks as maintenance
@@ -173,7 +173,7 @@ async def test_concurrent_reuses_of_an_expired_key_create_exactly_one_new_job(
 async def _claim_and_hold(database_url: str, key: str) -> tuple[Conn, int]:
     """Create a job claiming ``key`` in a transaction left open: the key is held, uncommitted."""
     holder = await psycopg.AsyncConnection.connect(database_url)
-    new_job = prepare(JobRequest(task=BODY["task"], args=BODY["args"]))
+    new_job = prepare(JobCreate(task=BODY["task"], args=BODY["args"]))
     claim = idempotency.claim(
         scope="api",
         key=key,

@@ -5,19 +5,20 @@ import uuid
 
 import pytest
 
+from db.types import JobStatus
 from jobs.control.batches import MAX_BATCH_SIZE, BatchStatus, prepare_batch
-from jobs.control.enqueue import JobRequest, unique_lock
+from jobs.control.enqueue import JobCreate, unique_lock
 from jobs.errors import BatchRejected, InvalidJobOptions
 
 
 def _status(**counts: int) -> BatchStatus:
-    every = {"todo": 0, "doing": 0, "succeeded": 0, "failed": 0, "cancelled": 0, "aborted": 0}
+    every = dict.fromkeys(JobStatus, 0)
     return BatchStatus(
         id=uuid.uuid4(),
         created_at=datetime.datetime.now(datetime.UTC),
         created_by="api",
         size=sum(counts.values()),
-        counts=every | counts,
+        counts=every | {JobStatus(status): count for status, count in counts.items()},
         deleted=0,
         progress_percent=0.0,
     )
@@ -40,8 +41,8 @@ def test_batch_state(counts: dict[str, int], state: str, finished: bool, failed:
 
 
 def test_prepare_batch_names_every_bad_job_by_index() -> None:
-    good = JobRequest(task="tools.run", args={"tool": "t"})
-    requests = [good, JobRequest(task="nope", args={}), good, JobRequest(task="tools.run", args={})]
+    good = JobCreate(task="tools.run", args={"tool": "t"})
+    requests = [good, JobCreate(task="nope", args={}), good, JobCreate(task="tools.run", args={})]
     with pytest.raises(BatchRejected) as rejected:
         prepare_batch(requests)
     assert [index for index, _ in rejected.value.errors] == [1, 3]
@@ -52,7 +53,7 @@ def test_prepare_batch_bounds() -> None:
     with pytest.raises(InvalidJobOptions, match="1 to 10000"):
         prepare_batch([])
     with pytest.raises(InvalidJobOptions, match="1 to 10000"):
-        prepare_batch([JobRequest(task="tools.run", args={"tool": "t"})] * (MAX_BATCH_SIZE + 1))
+        prepare_batch([JobCreate(task="tools.run", args={"tool": "t"})] * (MAX_BATCH_SIZE + 1))
 
 
 def test_unique_locks_hash_the_validated_arguments() -> None:

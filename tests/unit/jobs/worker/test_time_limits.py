@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from jobs.control.enqueue import JobRequest, prepare
+from jobs.control.enqueue import JobCreate, prepare
 from jobs.errors import InvalidJobOptions
 from jobs.tasks.registry import TaskRegistry
 from jobs.tasks.time_limits import (
@@ -53,12 +53,12 @@ def test_a_job_override_must_agree_with_the_defaults_it_keeps() -> None:
 
 
 def test_enqueue_validates_a_jobs_limits_before_writing() -> None:
-    request = JobRequest(task="llm.generate", args={"prompt": "p"}, time_limit=30)
+    request = JobCreate(task="llm.generate", args={"prompt": "p"}, time_limit=30)
     with pytest.raises(InvalidJobOptions) as error:
         prepare(request)  # llm.generate's own soft limit is 540 s
     assert error.value.field == "time_limit"
     new_job = prepare(
-        JobRequest(task="llm.generate", args={"prompt": "p"}, time_limit=30, soft_time_limit=25)
+        JobCreate(task="llm.generate", args={"prompt": "p"}, time_limit=30, soft_time_limit=25)
     )
     assert (new_job.time_limit, new_job.soft_time_limit) == (30, 25)
 
