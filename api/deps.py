@@ -1,4 +1,4 @@
-"""FastAPI dependencies shared by the routers."""
+"""What the routers share: their dependencies, the caller, and how a create answers."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import procrastinate
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response, status
 
 from db.types import Pool
 from jobs.settings import Settings
@@ -25,6 +25,13 @@ IdempotencyKeyHeader = Annotated[
         "never a second creation. Keys expire after PGJOBS_IDEMPOTENCY_TTL_SECONDS.",
     ),
 ]
+
+
+def answer_created(response: Response, location: str, *, replayed: bool) -> None:
+    """A create's status and Location: 201, or 200 when an Idempotency-Key replays it."""
+    if replayed:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = location
 
 
 @dataclass(frozen=True, slots=True)

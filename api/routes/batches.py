@@ -7,7 +7,7 @@ import uuid
 from fastapi import APIRouter, Response, status
 
 from api import presenters
-from api.deps import API_CREATOR, IdempotencyKeyHeader, ServicesDep
+from api.deps import API_CREATOR, IdempotencyKeyHeader, ServicesDep, answer_created
 from api.schemas import Batch, BatchCreated
 from jobs.control import batches
 from jobs.control.batches import BatchCreate
@@ -41,9 +41,7 @@ async def create_batch(
             idempotency_ttl_seconds=services.settings.idempotency_ttl_seconds,
             tasks=services.tasks,
         )
-    if created.replayed:
-        response.status_code = status.HTTP_200_OK
-    response.headers["Location"] = f"/batches/{created.id}"
+    answer_created(response, f"/batches/{created.id}", replayed=created.replayed)
     return BatchCreated(
         id=created.id, size=created.size, job_ids=created.job_ids, created_at=created.created_at
     )

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from api import presenters
-from api.deps import API_CREATOR, IdempotencyKeyHeader, ServicesDep
+from api.deps import API_CREATOR, IdempotencyKeyHeader, ServicesDep, answer_created
 from api.query_params import JobFilterDep
 from api.schemas import Job, JobPage
 from jobs.control import actions as control
@@ -47,9 +47,7 @@ async def create_job(
             idempotency_ttl_seconds=services.settings.idempotency_ttl_seconds,
             tasks=services.tasks,
         )
-    if created.replayed:
-        response.status_code = status.HTTP_200_OK
-    response.headers["Location"] = f"/jobs/{created.detail.job.id}"
+    answer_created(response, f"/jobs/{created.detail.job.id}", replayed=created.replayed)
     return presenters.job(created.detail)
 
 
