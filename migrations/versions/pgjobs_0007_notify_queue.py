@@ -10,16 +10,16 @@ wakes the workers itself. This function sends exactly what procrastinate's own
 payload are written once; a test compares the two on procrastinate's packaged
 ``schema.sql``, so a procrastinate upgrade that changes them fails it.
 
-Revision ID: pgjobs_0006
-Revises: pgjobs_0005
+Revision ID: pgjobs_0007
+Revises: pgjobs_0006
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "pgjobs_0006"
-down_revision = "pgjobs_0005"
+revision = "pgjobs_0007"
+down_revision = "pgjobs_0006"
 branch_labels = None
 depends_on = None
 
