@@ -29,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from db.types import JobStatus
 from jobs.live.hub import EventHub
 from jobs.monitoring.event_tail import FINISHED, EventFigure, EventTail
 from jobs.monitoring.queue_stats import QueueStats, QueueStatsCache
@@ -186,7 +187,7 @@ def _queue_gauges(stats: QueueStats, names: DeclaredNames) -> Iterator[Metric]:
         "Jobs by queue and state (todo/doing fresh, finished states refreshed less often).",
         labels=["queue", "state"],
     )
-    counts: dict[tuple[str, str], int] = {}
+    counts: dict[tuple[str, JobStatus], int] = {}
     for (queue, state), count in stats.counts.items():
         key = (names.queue(queue), state)
         counts[key] = counts.get(key, 0) + count

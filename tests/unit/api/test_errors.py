@@ -12,6 +12,7 @@ import pytest
 from psycopg_pool import PoolTimeout
 
 import jobs.errors
+from api.auth.accounts import AccountError, AccountNotFound
 from api.errors import ANSWERS, answer, answer_for
 from jobs.errors import (
     AlreadyEnqueued,
@@ -59,10 +60,12 @@ CASES: list[tuple[BaseException, int, str, list[Any] | None]] = [
         ["body", "jobs", 3, "queue"],
     ),
     (UnscopedBulkRetry("scope", "needs a filter"), 422, "unscoped_retry", ["body", "scope"]),
+    (AccountError("scopes", "unknown scope"), 422, "invalid_account", ["body", "scopes"]),
     (InvalidCursor("zz"), 422, "invalid_cursor", ["query", "cursor"]),
     (InvalidEventCursor("zz"), 400, "invalid_cursor", None),
     (JobNotFound(7), 404, "job_not_found", None),
     (BatchNotFound(uuid.UUID(int=1)), 404, "batch_not_found", None),
+    (AccountNotFound("key", "ci"), 404, "not_found", None),
     (IllegalTransition(7, "succeeded", "cancel"), 409, "illegal_transition", None),
     (AlreadyEnqueued("lock"), 409, "already_enqueued", None),
     (IdempotencyKeyReused("k"), 409, "idempotency_key_reused", None),
