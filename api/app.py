@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from api import errors
+from api import errors, openapi
 from api.auth.access import Access
 from api.auth.browser import SecurityHeaders
 from api.body_limit import BodyLimitMiddleware
@@ -36,19 +36,28 @@ from api.routes import (
     tasks,
 )
 from db.pool import create_pool
+from jobs.background import BackgroundTask
+from jobs.control.catalog import TaskCatalog, TaskDirectory
 from jobs.settings import Settings
+from jobs.tasks.catalog import CatalogPublisher
 from jobs.tasks.modules import load_task_modules
 from jobs.tasks.registry import TaskRegistry, registry
-from jobs.tasks.routing import declared_names
+from jobs.tasks.routing import DeclaredNames, declared_names
 from jobs.worker.app import build_app
 
 
 def create_app(settings: Settings, *, tasks_registry: TaskRegistry = registry) -> FastAPI:
     database_url = settings.require_database_url()
     load_task_modules(settings.task_modules)  # a module that cannot load stops us here
-    declared = declared_names(tasks_registry, settings.extra_queues)
+    imported = declared_names(tasks_registry, settings.extra_queues)
+
+    def declared() -> DeclaredNames:
+        """Imported and published tasks and queues (only imported ones before start-up)."""
+        directory = _directory(app)
+        return imported if directory is None else directory.declared(settings.extra_queues)
+
     # this app's own registry: two apps in one process never mix
-    app_metrics = Metrics(declared=lambda: declared)
+    app_metrics = Metrics(declared=declared)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,14 +71,26 @@ def create_app(settings: Settings, *, tasks_registry: TaskRegistry = registry) -
         await pool.open(wait=False)
         procrastinate_app = build_app(settings, tasks=tasks_registry)
         await procrastinate_app.open_async(pool)
+        catalog = TaskCatalog(settings)
+        publisher = CatalogPublisher(pool, settings, tasks_registry, kind="api")
+        catalog_reader = BackgroundTask("pgjobs catalog reader", lambda: catalog.keep_fresh(pool))
         app.state.services = Services(
-            settings=settings, pool=pool, procrastinate=procrastinate_app, tasks=tasks_registry
+            settings=settings,
+            pool=pool,
+            procrastinate=procrastinate_app,
+            tasks=tasks_registry,
+            directory=TaskDirectory(tasks_registry, catalog),
+            publisher=publisher,
         )
         app.state.access = Access.build(settings, pool)
+        publisher.start()
+        catalog_reader.start()
         try:
             async with observability_lifespan(app, settings, pool, app_metrics):
                 yield
         finally:
+            await catalog_reader.stop()
+            await publisher.stop()
             await procrastinate_app.close_async()
             await pool.close()
 
@@ -82,6 +103,7 @@ def create_app(settings: Settings, *, tasks_registry: TaskRegistry = registry) -
         summary="A durable job queue in Postgres: create, watch, cancel and retry jobs over HTTP.",
         lifespan=lifespan,
     )
+    openapi.install(app, lambda: _directory(app))
     app.add_middleware(
         BodyLimitMiddleware,
         max_body_bytes=settings.max_body_bytes,
@@ -116,3 +138,9 @@ def create_app(settings: Settings, *, tasks_registry: TaskRegistry = registry) -
         dashboard.STATIC_PATH, StaticFiles(directory=dashboard.STATIC), name="dashboard-static"
     )
     return app
+
+
+def _directory(app: FastAPI) -> TaskDirectory | None:
+    """The app's task directory once its lifespan started (None before)."""
+    services: Services | None = getattr(app.state, "services", None)
+    return services.directory if services is not None else None

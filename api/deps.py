@@ -9,7 +9,9 @@ import procrastinate
 from fastapi import Depends, Header, Request, Response, status
 
 from db.types import Pool
+from jobs.control.catalog import TaskDirectory
 from jobs.settings import Settings
+from jobs.tasks.catalog import CatalogPublisher
 from jobs.tasks.registry import TaskRegistry
 
 #: Who the API records as a job's creator (and scopes idempotency keys to) until API
@@ -41,7 +43,12 @@ class Services:
     settings: Settings
     pool: Pool
     procrastinate: procrastinate.App
+    #: The tasks this process imports (their pydantic models are authoritative).
     tasks: TaskRegistry
+    #: Those, then the tasks published in the catalog: what jobs may be created for.
+    directory: TaskDirectory
+    #: This process' own entries in the catalog.
+    publisher: CatalogPublisher
 
 
 def get_services(request: Request) -> Services:

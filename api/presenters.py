@@ -14,11 +14,21 @@ from api.schemas import (
     JobEvent,
     JobProgress,
     JobSummary,
+    RetryPolicyInfo,
+    TaskInfo,
+    TaskProcess,
+    TaskVersion,
 )
+from db.catalog_store import CatalogRow
 from db.dead_letter_store import DeadLetterRow
 from jobs.control.actions import JobDetail
 from jobs.control.batches import BatchStatus
+from jobs.control.catalog import CatalogTask, TaskCatalog, TaskDirectory
 from jobs.control.query import JobSummaryRow
+from jobs.monitoring.schedules import PublishedSchedule
+from jobs.settings import Settings
+from jobs.tasks.catalog import published_task
+from jobs.tasks.registry import TaskSpec
 
 
 def _error(type_: str | None, message: str | None, traceback: str | None = None) -> JobError | None:
@@ -129,3 +139,101 @@ def dead_letter(row: DeadLetterRow) -> DeadLetter:
         batch_id=row.batch_id,
         error=_error(row.error_type, row.error_message),
     )
+
+
+def tasks(directory: TaskDirectory, settings: Settings) -> list[TaskInfo]:
+    """Every known task: the fields of the version this API validates with, then all versions."""
+    catalog = directory.catalog
+    assert catalog is not None
+    published = catalog.snapshot.tasks
+    return [_task(directory.get(name), published.get(name), catalog) for name in directory.names()]
+
+
+def _task(
+    definition: TaskSpec | CatalogTask, published: CatalogTask | None, catalog: TaskCatalog
+) -> TaskInfo:
+    versions = [
+        TaskVersion(
+            schema_hash=version.schema_hash,
+            args_schema=version.newest.args_schema,
+            queue=version.newest.queue_name,
+            priority=version.newest.priority,
+            live=any(catalog.is_live(entry) for entry in version.entries),
+            processes=[_process(entry, catalog) for entry in version.entries],
+        )
+        for version in (published.versions if published is not None else [])
+    ]
+    live_workers = {
+        process.process_id
+        for version in versions
+        for process in version.processes
+        if process.kind == "worker" and process.live
+    }
+    common = {
+        "live_workers": len(live_workers),
+        "schema_conflict": len([version for version in versions if version.live]) > 1,
+        "versions": versions,
+    }
+    if isinstance(definition, TaskSpec):
+        entry = published_task(definition)
+        return TaskInfo(
+            name=definition.name,
+            queue=definition.queue,
+            priority=definition.priority,
+            description=definition.description,
+            cron=definition.cron,
+            retry=RetryPolicyInfo(**entry.retry) if entry.retry is not None else None,
+            time_limit=definition.time_limits.hard,
+            soft_time_limit=definition.time_limits.soft,
+            args_schema=entry.args_schema,
+            schema_hash=entry.schema_hash,
+            validated_by="model",
+            **common,
+        )
+    current = definition.current
+    return TaskInfo(
+        name=definition.name,
+        queue=current.queue_name,
+        priority=current.priority,
+        description=current.description,
+        cron=current.cron,
+        retry=RetryPolicyInfo(**current.retry) if current.retry is not None else None,
+        time_limit=current.time_limit_seconds,
+        soft_time_limit=current.soft_time_limit_seconds,
+        args_schema=current.args_schema,
+        schema_hash=current.schema_hash,
+        validated_by="schema",
+        **common,
+    )
+
+
+def _process(entry: CatalogRow, catalog: TaskCatalog) -> TaskProcess:
+    return TaskProcess(
+        process_id=entry.process_id,
+        kind="worker" if entry.process_kind == "worker" else "api",
+        host=entry.host,
+        pid=entry.pid,
+        worker_queues=entry.worker_queues,
+        task_modules=entry.task_modules,
+        published_at=entry.published_at,
+        last_seen_at=entry.last_seen_at,
+        live=catalog.is_live(entry),
+    )
+
+
+def published_schedules(directory: TaskDirectory) -> list[PublishedSchedule]:
+    """The cron tasks known only from the task catalog (their current version)."""
+    catalog = directory.catalog
+    if catalog is None:
+        return []
+    return [
+        PublishedSchedule(
+            task=task.name,
+            cron=task.current.cron,
+            queue=task.current.queue_name,
+            priority=task.current.priority,
+            description=task.current.description,
+        )
+        for task in catalog.snapshot.tasks.values()
+        if task.current.cron is not None and task.name not in directory.registry
+    ]

@@ -112,6 +112,31 @@ class RetryPolicyInfo(BaseModel):
     never_retry: list[str]
 
 
+class TaskProcess(BaseModel):
+    """A process that published a task: where that version of its code runs."""
+
+    process_id: uuid.UUID
+    kind: Literal["worker", "api"]
+    host: str
+    pid: int
+    worker_queues: list[str] | None = Field(description="Queues it takes (null: all; or API).")
+    task_modules: list[str]
+    published_at: datetime.datetime
+    last_seen_at: datetime.datetime
+    live: bool = Field(description="Seen within 3 catalog refresh intervals.")
+
+
+class TaskVersion(BaseModel):
+    """One version of a task's code, told apart by the hash of its arguments' schema."""
+
+    schema_hash: str
+    args_schema: dict[str, Any]
+    queue: str
+    priority: int
+    live: bool = Field(description="At least one process running this version is live.")
+    processes: list[TaskProcess]
+
+
 class TaskInfo(BaseModel):
     name: str
     queue: str
@@ -122,6 +147,19 @@ class TaskInfo(BaseModel):
     time_limit: float | None = Field(description="Default hard limit per attempt, seconds.")
     soft_time_limit: float | None = Field(description="Default soft limit per attempt, seconds.")
     args_schema: dict[str, Any]
+    schema_hash: str
+    validated_by: Literal["model", "schema"] = Field(
+        description="model: this API imports the task and validates with its pydantic model; "
+        "schema: it validates against the JSON Schema the task's workers published."
+    )
+    live_workers: int = Field(description="Live worker processes that have this task.")
+    schema_conflict: bool = Field(
+        description="Live processes publish different argument schemas for this task "
+        "(a rolling deploy, or a worker left on old code): see versions."
+    )
+    versions: list[TaskVersion] = Field(
+        description="Each published version of the task, most recently seen first."
+    )
 
 
 class DatabaseHealth(BaseModel):

@@ -53,6 +53,9 @@ class EmbeddedPostgres:
         """
         if (self.data_dir / "postmaster.pid").exists():
             self._pg_ctl("-w", "-m", "fast", "stop", check=False)
+        if not (self.data_dir / "postmaster.pid").exists():
+            # stopped: pgserver need only release its handle (its own stop would fail, loudly)
+            self._server.cleanup_mode = None
         self._server.cleanup()
 
     def _pg_ctl(self, *args: str, check: bool = True) -> None:

@@ -32,12 +32,8 @@ class Stack:
 
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PGJOBS_")}
-        env.update(
-            DATABASE_URL=self.database_url,
-            PYTHONPATH=str(ROOT),
-            PGJOBS_TASK_MODULES="jobs.examples",
-            **extra,
-        )
+        env.update(DATABASE_URL=self.database_url, PYTHONPATH=str(ROOT))
+        env.update({"PGJOBS_TASK_MODULES": "jobs.examples", **extra})
         return env
 
     def _spawn(self, command: Sequence[str], log_name: str, **env: str) -> subprocess.Popen[bytes]:
@@ -75,6 +71,10 @@ class Stack:
         )
         self.workers.append(worker)
         return worker
+
+    def start_process(self, command: Sequence[str], log_name: str, **env: str) -> None:
+        """Any other long-running process of the test (stopped by ``close`` like workers)."""
+        self.workers.append(self._spawn(command, log_name, **env))
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.base_url, timeout=10)

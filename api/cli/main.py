@@ -10,10 +10,9 @@ import argparse
 import ipaddress
 import logging
 import os
-import signal
-import subprocess
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import uvicorn
 
@@ -67,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # before anything starts: a module that cannot be loaded is a usage error
             load_task_modules(settings.task_modules)
         if args.command == "dev":
+            from api.cli.dev import run_dev
+
             return run_dev(settings, host=args.host, port=args.port, workers=args.workers)
         if args.command == "migrate":
             return run_migrate(settings.require_database_url(), args.revision)
@@ -89,7 +90,7 @@ def _tasks_option(command: argparse.ArgumentParser, default: str) -> None:
     )
 
 
-def run_migrate(database_url: str, revision: str = "head") -> int:
+def run_migrate(database_url: str, revision: str = "head", *, quiet: bool = False) -> int:
     from migrations import runner
 
     try:
@@ -97,11 +98,19 @@ def run_migrate(database_url: str, revision: str = "head") -> int:
     except Exception as error:
         print(f"pgjobs migrate: failed: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
-    print(f"pgjobs migrate: database at {revision}")
+    if not quiet:
+        print(f"pgjobs migrate: database at {revision}")
     return 0
 
 
-def run_api(settings: Settings, *, host: str | None, port: int | None) -> int:
+def run_api(
+    settings: Settings,
+    *,
+    host: str | None,
+    port: int | None,
+    log_config: dict[str, Any] | str | None = uvicorn.config.LOGGING_CONFIG,
+) -> int:
+    """Serve the API; ``log_config=None`` leaves uvicorn's logs to the logging set up here."""
     from api.app import create_app
 
     bind_host = host or settings.api_host
@@ -117,6 +126,7 @@ def run_api(settings: Settings, *, host: str | None, port: int | None) -> int:
         host=bind_host,
         port=port or settings.api_port,
         log_level="info",
+        log_config=log_config,
         # behind a TLS proxy: its X-Forwarded-Proto makes session cookies Secure
         proxy_headers=True,
         forwarded_allow_ips=settings.forwarded_allow_ips,
@@ -166,76 +176,6 @@ def run_worker(settings: Settings, *, queues: str, concurrency: int | None) -> i
 def worker_environment(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment of a worker process: ours, with the task modules resolved here."""
     return {**os.environ, "PGJOBS_TASK_MODULES": ",".join(settings.task_modules), **extra}
-
-
-def run_dev(settings: Settings, *, host: str | None, port: int | None, workers: int) -> int:
-    """Run API and workers together; start an embedded Postgres when none is configured."""
-    from db.embedded import EmbeddedPostgres
-
-    if "auth" not in settings.model_fields_set:
-        settings = settings.model_copy(update={"auth": "off"})  # dev runs open, on loopback
-    bind_host = host or settings.api_host
-    if settings.auth == "off" and not is_loopback(bind_host):
-        print(
-            f"pgjobs dev: without authentication the API serves loopback only, not {bind_host}; "
-            "set PGJOBS_AUTH=required and create a key (pgjobs keys create) to serve others",
-            file=sys.stderr,
-        )
-        return 2
-    embedded: EmbeddedPostgres | None = None
-    database_url = settings.database_url
-    if database_url is None:
-        data_dir = settings.data_dir / "postgres"
-        print(f"pgjobs dev: starting an embedded Postgres in {data_dir} ...", flush=True)
-        embedded = EmbeddedPostgres(data_dir)
-        database_url = embedded.url
-    try:
-        if run_migrate(database_url) != 0:
-            return 1
-        settings = settings.model_copy(update={"database_url": database_url})
-        env = worker_environment(settings, DATABASE_URL=database_url)
-        worker_processes = [
-            subprocess.Popen(
-                [
-                    *worker_command(concurrency=settings.worker_concurrency),
-                    "--name",
-                    f"dev-worker-{n}",
-                ],
-                env=env,
-            )
-            for n in range(workers)
-        ]
-        bind_port = port or settings.api_port
-        base = f"http://{bind_host}:{bind_port}"
-        print(
-            f"pgjobs dev: API {base}  docs {base}/docs  health {base}/health  "
-            f"workers {len(worker_processes)}  (Ctrl-C stops everything)",
-            flush=True,
-        )
-        if settings.auth == "off":
-            print(
-                f"pgjobs dev: authentication is OFF: anyone on this machine may use the API "
-                f"and the dashboard; it answers loopback clients only ({bind_host}). "
-                "Never expose it; production needs PGJOBS_AUTH=required and API keys.",
-                flush=True,
-            )
-        else:
-            print("pgjobs dev: authentication is on: use an API key (pgjobs keys create)")
-        try:
-            run_api(settings, host=bind_host, port=bind_port)
-        finally:
-            for process in worker_processes:
-                process.send_signal(signal.SIGTERM)
-            for process in worker_processes:
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-        return 0
-    finally:
-        if embedded is not None:
-            embedded.stop()
-            print("pgjobs dev: embedded Postgres stopped", flush=True)
 
 
 if __name__ == "__main__":

@@ -183,6 +183,20 @@ async def workers(request: Request, observability: ObservabilityDep) -> HTMLResp
     )
 
 
+@router.get("/tasks", response_class=HTMLResponse)
+async def task_list(request: Request, services: ServicesDep) -> HTMLResponse:
+    """Every known task, where it runs, and whether two versions of its code are live."""
+    async with services.pool.connection() as conn:
+        await services.directory.refresh(conn)
+    return _render(
+        request,
+        "tasks.html",
+        page="tasks",
+        tasks=presenters.tasks(services.directory, services.settings),
+        refresh=REFRESH_SECONDS,
+    )
+
+
 @router.get("/schedules", response_class=HTMLResponse)
 async def schedules(request: Request, services: ServicesDep) -> HTMLResponse:
     async with services.pool.connection() as conn:
@@ -192,6 +206,7 @@ async def schedules(request: Request, services: ServicesDep) -> HTMLResponse:
             services.tasks,
             now=datetime.datetime.now(datetime.UTC),
             next_runs=3,
+            published=presenters.published_schedules(services.directory),
         )
     return _render(
         request, "schedules.html", page="schedules", schedules=periodic, stream="/events"

@@ -39,7 +39,7 @@ async def create_batch(
             created_by=API_CREATOR,
             idempotency_key=idempotency_key,
             idempotency_ttl_seconds=services.settings.idempotency_ttl_seconds,
-            tasks=services.tasks,
+            tasks=services.directory,
         )
     answer_created(response, f"/batches/{created.id}", replayed=created.replayed)
     return BatchCreated(

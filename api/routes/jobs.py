@@ -37,7 +37,11 @@ async def create_job(
     services: ServicesDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Job:
-    """Create a job. The job, its pgjobs record and its idempotency key are one statement."""
+    """Create a job. The job, its pgjobs record and its idempotency key are one statement.
+
+    The task is one this API imports (validated by its pydantic model) or one a worker
+    published in the task catalog (validated against the published JSON Schema).
+    """
     async with services.pool.connection() as conn:
         created = await enqueue.create_job(
             conn,
@@ -45,7 +49,7 @@ async def create_job(
             created_by=API_CREATOR,
             idempotency_key=idempotency_key,
             idempotency_ttl_seconds=services.settings.idempotency_ttl_seconds,
-            tasks=services.tasks,
+            tasks=services.directory,
         )
     answer_created(response, f"/jobs/{created.detail.job.id}", replayed=created.replayed)
     return presenters.job(created.detail)

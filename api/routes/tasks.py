@@ -1,9 +1,10 @@
-"""/tasks: the registered tasks and the JSON Schema of their arguments."""
+"""/tasks: the tasks jobs can be created for, where each runs, and its argument schemas."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
+from api import presenters
 from api.deps import ServicesDep
 from api.schemas import TaskInfo
 
@@ -12,17 +13,9 @@ router = APIRouter(tags=["tasks"])
 
 @router.get("/tasks")
 async def list_tasks(services: ServicesDep) -> list[TaskInfo]:
-    return [
-        TaskInfo(
-            name=spec.name,
-            queue=spec.queue,
-            priority=spec.priority,
-            description=spec.description,
-            cron=spec.cron,
-            retry=spec.retry.describe() if spec.retry is not None else None,
-            time_limit=spec.time_limits.hard,
-            soft_time_limit=spec.time_limits.soft,
-            args_schema=spec.json_schema(),
-        )
-        for spec in services.tasks
-    ]
+    """Every task this API imports or a worker published (the task catalog), with its
+    versions: two live schema hashes for one task (``schema_conflict``) mean two versions
+    of its code are running, as during a rolling deploy."""
+    async with services.pool.connection() as conn:
+        await services.directory.refresh(conn)  # a listing: always what is published now
+    return presenters.tasks(services.directory, services.settings)

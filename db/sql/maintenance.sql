@@ -60,13 +60,19 @@ SELECT procrastinate_finish_job_v1(%(job_id)s, %(status)s::procrastinate_job_sta
 -- attempt_record_lost --
 -- Record a rescued job's interrupted attempt as 'lost', with the reason as the job's last error.
 -- An attempt the worker did record (it ran to its end, only the status write was lost)
--- is kept as it is: ON CONFLICT DO NOTHING, and then the job record is left alone too.
+-- is kept as it is (the conflict updates nothing), and then the job record is left alone
+-- too; an 'unavailable' row (a worker lacking the task held the number) is replaced.
 WITH attempt AS (
-    INSERT INTO pgjobs_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome,
-                                 error_type, error_message)
+    INSERT INTO pgjobs_attempts AS existing (job_id, attempt, worker_id, started_at,
+                                             finished_at, outcome, error_type, error_message)
     VALUES (%(job_id)s, %(attempt)s, %(worker_id)s, COALESCE(%(started_at)s, now()), now(),
             'lost', %(error_type)s, %(error_message)s)
-    ON CONFLICT (job_id, attempt) DO NOTHING
+    ON CONFLICT (job_id, attempt) DO UPDATE
+       SET worker_id = EXCLUDED.worker_id, started_at = EXCLUDED.started_at,
+           finished_at = EXCLUDED.finished_at, outcome = EXCLUDED.outcome,
+           error_type = EXCLUDED.error_type, error_message = EXCLUDED.error_message,
+           error_traceback = NULL
+     WHERE existing.outcome = 'unavailable'
     RETURNING job_id
 )
 INSERT INTO pgjobs_jobs AS record (job_id, created_at, error_type, error_message)

@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from db import batch_store, job_store
 from db.types import ACTIVE_STATUSES, Connection, JobStatus
 from jobs.control import idempotency
-from jobs.control.enqueue import JobCreate, defer_prepared, prepare
+from jobs.control.catalog import TaskDirectory
+from jobs.control.enqueue import JobCreate, TaskLookup, defer_prepared, prepare
 from jobs.errors import BatchNotFound, BatchRejected, InvalidJobOptions, JobsError
 from jobs.tasks.registry import TaskRegistry, registry
 
@@ -94,7 +95,7 @@ class BatchStatus:
 
 
 def prepare_batch(
-    requests: Sequence[JobCreate], *, tasks: TaskRegistry = registry
+    requests: Sequence[JobCreate], *, tasks: TaskLookup = registry
 ) -> list[job_store.NewJob]:
     """Validate every job of a batch; raises :class:`BatchRejected` naming each bad one.
 
@@ -132,7 +133,7 @@ async def create_batch(
     created_by: str | None,
     idempotency_key: str | None = None,
     idempotency_ttl_seconds: float | None = None,
-    tasks: TaskRegistry = registry,
+    tasks: TaskRegistry | TaskDirectory = registry,
 ) -> CreatedBatch:
     """Validate, then create the batch and all its jobs in one statement (no commit).
 
@@ -141,6 +142,8 @@ async def create_batch(
     them back; the create statement still claims the key, which settles races.
     Keys are scoped to ``created_by``, as for :func:`~jobs.control.enqueue.create_job`.
     """
+    if isinstance(tasks, TaskDirectory):  # tasks known only from the catalog: read it if needed
+        await tasks.ensure(conn, {job.task for job in request.jobs})
     new_jobs = prepare_batch(request.jobs, tasks=tasks)
     key = idempotency.claim_for(
         idempotency_key,

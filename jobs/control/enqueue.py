@@ -19,7 +19,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -29,9 +29,11 @@ from db.job_store import JobRow
 from db.types import Connection
 from jobs.control import idempotency
 from jobs.control.actions import JobDetail, get_job
+from jobs.control.catalog import TaskCatalog, TaskDirectory
 from jobs.errors import AlreadyEnqueued, InvalidJobOptions
+from jobs.settings import load_settings
 from jobs.tasks.registry import TaskRegistry, check_priority, check_queue, registry
-from jobs.tasks.time_limits import job_time_limits
+from jobs.tasks.time_limits import TimeLimits, job_time_limits
 
 #: How far ahead a job may be scheduled; beyond it is almost surely a unit mistake.
 MAX_SCHEDULE_AHEAD = datetime.timedelta(days=366)
@@ -84,6 +86,24 @@ class JobCreate(BaseModel):
     )
 
 
+class TaskDefinition(Protocol):
+    """What creating a job needs of its task: a registry's TaskSpec or a published CatalogTask."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def queue(self) -> str: ...
+    @property
+    def priority(self) -> int: ...
+    @property
+    def time_limits(self) -> TimeLimits: ...
+    def validate(self, args: Any) -> dict[str, Any]: ...
+
+
+class TaskLookup(Protocol):
+    def get(self, name: str) -> TaskDefinition: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Created:
     """What a create request got: the job it created, or (``replayed``) the one its
@@ -93,8 +113,11 @@ class Created:
     replayed: bool
 
 
-def prepare(request: JobCreate, *, tasks: TaskRegistry = registry) -> job_store.NewJob:
+def prepare(request: JobCreate, *, tasks: TaskLookup = registry) -> job_store.NewJob:
     """Validate one request against its task, and resolve what it left to the task.
+
+    The task is one this process imports, or (``tasks`` a TaskDirectory) one a worker
+    published in the task catalog, validated against its published JSON Schema.
 
     Raises UnknownTask, InvalidArguments or InvalidJobOptions; nothing is written.
     """
@@ -184,7 +207,7 @@ async def create_job(
     created_by: str | None,
     idempotency_key: str | None = None,
     idempotency_ttl_seconds: float | None = None,
-    tasks: TaskRegistry = registry,
+    tasks: TaskRegistry | TaskDirectory = registry,
 ) -> Created:
     """Create one job: validate, then insert it (and claim its key) in one statement.
 
@@ -194,8 +217,11 @@ async def create_job(
     another request it raises ``IdempotencyKeyReused``. Keys are scoped to
     ``created_by`` and live ``idempotency_ttl_seconds``. Raises UnknownTask,
     InvalidArguments, InvalidJobOptions or AlreadyEnqueued otherwise; nothing
-    is written then.
+    is written then. A task known only from the task catalog costs a read of it
+    when the cached copy lacks the task (TaskDirectory.ensure).
     """
+    if isinstance(tasks, TaskDirectory):
+        await tasks.ensure(conn, [request.task])
     new_job = prepare(request, tasks=tasks)
     key = idempotency.claim_for(
         idempotency_key,
@@ -232,6 +258,7 @@ async def enqueue(
     soft_time_limit: float | None = None,
     created_by: str | None = "app",
     tasks: TaskRegistry = registry,
+    catalog: TaskCatalog | None = None,
 ) -> JobRow:
     """Create one job on the caller's connection and transaction; the caller commits.
 
@@ -242,6 +269,10 @@ async def enqueue(
     ``args`` may be a dict or an instance of the task's model. The options are
     checked by the task as those of ``POST /jobs`` are (UnknownTask,
     InvalidArguments, InvalidJobOptions; AlreadyEnqueued on a taken queueing lock).
+
+    The task need not be imported by the caller: a task some worker published in
+    the task catalog is validated against its published JSON Schema (read on
+    ``conn`` and cached by the process, or by ``catalog``).
     """
     # model_construct: the fields are the caller's own Python values, checked by prepare()
     # against the task (the HTTP body's own type checks are FastAPI's, before this point).
@@ -258,5 +289,17 @@ async def enqueue(
         time_limit=time_limit,
         soft_time_limit=soft_time_limit,
     )
-    created = await create_job(conn, request, created_by=created_by, tasks=tasks)
+    directory = TaskDirectory(tasks, catalog if catalog is not None else application_catalog())
+    created = await create_job(conn, request, created_by=created_by, tasks=directory)
     return created.detail.job
+
+
+_application_catalog: TaskCatalog | None = None
+
+
+def application_catalog() -> TaskCatalog:
+    """The catalog cache ``enqueue`` uses in this process (built on first use, from settings)."""
+    global _application_catalog
+    if _application_catalog is None:
+        _application_catalog = TaskCatalog(load_settings())
+    return _application_catalog

@@ -163,6 +163,9 @@ class TaskRegistry:
         except KeyError:
             raise UnknownTask(name, list(self._specs)) from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
     def __iter__(self) -> Iterator[TaskSpec]:
         return iter(sorted(self._specs.values(), key=lambda spec: spec.name))
 

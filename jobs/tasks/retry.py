@@ -28,7 +28,7 @@ from procrastinate.exceptions import JobAborted, JobRetry
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
-from jobs.errors import InvalidJobOptions, type_name
+from jobs.errors import InvalidArguments, InvalidJobOptions, type_name
 
 #: How the delay grows with each failed attempt ``n`` (1 for the first failure):
 #: ``exponential``: initial_delay * multiplier ** (n - 1); ``linear``: initial_delay * n;
@@ -161,7 +161,8 @@ class WorkerShutdown(JobAborted):
 
 
 class ShutdownRetry(BaseRetryStrategy):
-    """A task's retry strategy, plus "a shutdown is always retried, at once".
+    """A task's retry strategy, plus "a shutdown is always retried, at once" and "invalid
+    arguments never are".
 
     ``inner`` is the task's own strategy (None when it has none); everything
     but :class:`WorkerShutdown` is its decision.
@@ -173,6 +174,8 @@ class ShutdownRetry(BaseRetryStrategy):
     def get_retry_exception(self, exception: BaseException, job: Job) -> JobRetry | None:
         if isinstance(exception, WorkerShutdown):
             return JobRetry(RetryDecision())
+        if isinstance(exception, InvalidArguments):  # the same input fails the same way
+            return None
         if self.inner is None:
             return None
         retry: JobRetry | None = self.inner.get_retry_exception(exception=exception, job=job)

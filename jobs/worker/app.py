@@ -31,6 +31,7 @@ from jobs.tasks.registry import TaskRegistry, registry
 from jobs.worker import runner, shutdown
 from jobs.worker.middleware import EnforceTimeLimits, record_outcome
 from jobs.worker.options import LIFECYCLE_MIDDLEWARE, configure_worker
+from jobs.worker.process import PgjobsApp
 
 
 def build_app(
@@ -63,7 +64,8 @@ def build_app(
         resolved = settings if settings is not None else load_settings()
         return resolved.worker_max_abandoned_threads
 
-    app = procrastinate.App(
+    app = PgjobsApp(
+        tasks=tasks,
         connector=PsycopgConnector(pool_factory=pool_factory),
         worker_defaults={
             "worker_middleware": [

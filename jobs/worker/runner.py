@@ -13,8 +13,9 @@ from typing import Any
 
 import procrastinate
 from procrastinate.job_context import JobContext
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from jobs.errors import InvalidArguments
 from jobs.tasks.context import SyncTaskContext, TaskContext
 from jobs.tasks.registry import TaskRegistry, TaskSpec
 from jobs.worker.clock import SoftInterruptible, attempt_clock
@@ -33,7 +34,7 @@ def procrastinate_function(spec: TaskSpec) -> Callable[..., Any]:
     if spec.is_async:
 
         async def run_async(context: JobContext, **kwargs: Any) -> Any:
-            args = spec.args_model.model_validate(spec.task_arguments(kwargs))
+            args = _arguments(spec, kwargs)
             running = spec.func(TaskContext(context), args)
             clock = attempt_clock(context)
             if clock is not None and clock.limits.soft is not None:
@@ -45,7 +46,7 @@ def procrastinate_function(spec: TaskSpec) -> Callable[..., Any]:
     else:
 
         async def run_sync(context: JobContext, **kwargs: Any) -> Any:
-            args = spec.args_model.model_validate(spec.task_arguments(kwargs))
+            args = _arguments(spec, kwargs)
             assert context.job.id is not None
             result = await run_in_thread(
                 functools.partial(spec.func, SyncTaskContext(context), args),
@@ -60,6 +61,21 @@ def procrastinate_function(spec: TaskSpec) -> Callable[..., Any]:
     function.__module__ = spec.func.__module__
     function.__doc__ = spec.func.__doc__
     return function
+
+
+def _arguments(spec: TaskSpec, kwargs: dict[str, Any]) -> BaseModel:
+    """The stored arguments as the task's model, or :class:`~jobs.errors.InvalidArguments`.
+
+    Jobs created from SQL or for a task the creator did not import were checked
+    against a published schema at most, perhaps another version's: this model
+    decides. Invalid arguments fail the attempt with pydantic's errors and are
+    never retried (``jobs.tasks.retry.ShutdownRetry``): the same input fails the same way.
+    """
+    try:
+        return spec.args_model.model_validate(spec.task_arguments(kwargs))
+    except ValidationError as error:
+        details = [dict(item) for item in error.errors(include_url=False, include_context=False)]
+        raise InvalidArguments(spec.name, details) from None
 
 
 def install(app: procrastinate.App, tasks: TaskRegistry) -> None:

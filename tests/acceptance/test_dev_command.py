@@ -1,4 +1,5 @@
-"""The README's run command: ``pgjobs dev`` with no DATABASE_URL starts everything itself."""
+"""The README's run command: ``pgjobs dev`` with no DATABASE_URL starts everything itself,
+says where everything is in a few lines, and stops everything on Ctrl-C or SIGTERM."""
 
 from __future__ import annotations
 
@@ -26,34 +27,46 @@ def data_dir() -> Iterator[Path]:
         yield scratch / "data"
 
 
-def test_dev_runs_api_worker_and_embedded_postgres_then_stops_cleanly(
-    tmp_path: Path, data_dir: Path
-) -> None:
-    port = free_port()
+def start_dev(tmp_path: Path, data_dir: Path, port: int, *command: str) -> subprocess.Popen[bytes]:
     env = {
         k: v for k, v in os.environ.items() if not k.startswith("PGJOBS_") and k != "DATABASE_URL"
     }
     env.update(PGJOBS_DATA_DIR=str(data_dir), PGJOBS_API_PORT=str(port))
-    log = tmp_path / "dev.log"
-    with log.open("wb") as out:
-        dev = subprocess.Popen(
-            [sys.executable, "-m", "api.cli.main", "dev"],
+    with (tmp_path / "dev.out").open("wb") as out:
+        return subprocess.Popen(
+            list(command) or [sys.executable, "-m", "api.cli.main", "dev"],
             cwd=ROOT,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, as a terminal's job is
         )
+
+
+def wait_ready(base: str) -> None:
+    def ready() -> bool:
+        try:
+            return bool(httpx.get(base + "/health/ready", timeout=1).json()["status"] == "ok")
+        except httpx.HTTPError:
+            return False
+
+    wait_for(ready, timeout=120, what="pgjobs dev to be ready with a worker")
+
+
+def leftovers(data_dir: Path) -> str:
+    """Processes still running from this test's data directory (postgres, workers)."""
+    found = subprocess.run(["pgrep", "-af", str(data_dir)], capture_output=True, text=True)
+    return found.stdout.strip()
+
+
+def test_dev_prints_a_short_banner_runs_jobs_and_stops_on_ctrl_c(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
+    dev = start_dev(tmp_path, data_dir, port)
     try:
-
-        def healthy() -> dict[str, object] | None:
-            try:
-                body: dict[str, object] = httpx.get(base + "/health/ready", timeout=1).json()
-            except httpx.HTTPError:
-                return None
-            return body if body["status"] == "ok" else None
-
-        wait_for(healthy, timeout=90, what="pgjobs dev to be healthy with a worker")
+        wait_ready(base)
         created = httpx.post(
             base + "/jobs", json={"task": "agents.run", "args": {"agent": "a", "objective": "o"}}
         )
@@ -63,12 +76,38 @@ def test_dev_runs_api_worker_and_embedded_postgres_then_stops_cleanly(
             lambda: httpx.get(f"{base}/jobs/{job_id}").json()["status"] == "succeeded",
             what="the job to run on the dev worker",
         )
+        assert httpx.get(base + "/docs").status_code == 200
     finally:
-        dev.send_signal(signal.SIGINT)
-        code = dev.wait(timeout=60)
-    output = log.read_text()
-    assert code == 0, output
-    assert f"API {base}" in output
-    assert "embedded Postgres stopped" in output
-    pids = subprocess.run(["pgrep", "-f", str(data_dir)], capture_output=True, text=True)
-    assert pids.stdout.strip() == "", f"leftover processes: {pids.stdout}"
+        os.killpg(dev.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole process group
+        code = dev.wait(timeout=90)
+    output = (tmp_path / "dev.out").read_text()
+    assert code == 130, output
+    lines = output.strip().splitlines()
+    assert len(lines) <= 14, output
+    for expected in (
+        f"API        {base}",
+        f"dashboard  {base}/dashboard",
+        f"docs       {base}/docs",
+        "DATABASE_URL=postgresql://",
+        "--tasks myapp.tasks",
+        "stopped (API, workers, embedded Postgres)",
+    ):
+        assert expected in output
+    assert "Traceback" not in output
+    assert "Running upgrade" not in output  # migration chatter is in the log file
+    assert "Running upgrade" in (data_dir / "dev.log").read_text()
+    assert leftovers(data_dir) == ""
+
+
+def test_sigterm_to_scripts_dev_stops_everything(tmp_path: Path, data_dir: Path) -> None:
+    port = free_port()
+    dev = start_dev(tmp_path, data_dir, port, "bash", "scripts/dev")  # exec's uv run pgjobs dev
+    try:
+        wait_ready(f"http://127.0.0.1:{port}")
+    finally:
+        dev.send_signal(signal.SIGTERM)  # as `timeout` or a process manager would
+        dev.wait(timeout=90)
+    output = (tmp_path / "dev.out").read_text()
+    assert "stopped (API, workers, embedded Postgres)" in output, output
+    assert "Traceback" not in output
+    assert leftovers(data_dir) == ""

@@ -144,3 +144,38 @@ def test_the_api_port_matches() -> None:
 def test_the_build_context_leaves_out_local_state() -> None:
     ignored = (DOCKER / "Dockerfile.dockerignore").read_text().split()
     assert {".git", ".venv", ".pgjobs"} <= set(ignored)
+
+
+def test_an_image_with_your_own_tasks_builds_on_the_base_image() -> None:
+    """docs/examples/media_app/Dockerfile: pgjobs' image + the app's module + the setting."""
+    app_dir = ROOT / "docs" / "examples" / "media_app"
+    text = re.sub(r"\\\n", " ", (app_dir / "Dockerfile").read_text())
+    assert text.startswith("# syntax=docker/dockerfile:1")
+    instructions = [
+        (line.split(" ", 1)[0], line.split(" ", 1)[1].strip())
+        for line in (raw.strip() for raw in text.splitlines())
+        if line and not line.startswith("#")
+    ]
+    assert instructions[0] == ("FROM", "pgjobs:local")
+    # the base image is the one docker/Dockerfile builds under that tag
+    assert "-t pgjobs:local" in (DOCKER / "Dockerfile").read_text() or (
+        yaml.safe_load((DOCKER / "compose.yml").read_text())["x-pgjobs"]["image"] == "pgjobs:local"
+    )
+    (copy,) = [args for keyword, args in instructions if keyword == "COPY"]
+    source, destination = copy.split()
+    assert (app_dir / source).is_dir()
+    env = dict(
+        pair.split("=", 1)
+        for keyword, args in instructions
+        if keyword == "ENV"
+        for pair in args.split()
+    )
+    # the module the setting names is the package copied, importable from PYTHONPATH
+    package, *submodule = env["PGJOBS_TASK_MODULES"].split(".")
+    assert destination == f"{env['PYTHONPATH']}/{package}"
+    assert app_dir.joinpath(source, *submodule).with_suffix(".py").is_file()
+    (cmd,) = [args for keyword, args in instructions if keyword == "CMD"]
+    _check_command(json.loads(cmd))
+    # both the base image and this one use BuildKit-only features or say so
+    assert "BuildKit" in (app_dir / "Dockerfile").read_text()
+    assert "BuildKit" in (ROOT / "docs" / "tasks.md").read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +13,8 @@ from tests.factories import make_job
 from tests.integration.helpers import count
 
 Conn = psycopg.AsyncConnection[Any]
+
+README = Path(__file__).resolve().parents[3] / "README.md"
 
 
 async def test_create_then_get(client: httpx.AsyncClient, conn: Conn) -> None:
@@ -302,3 +305,27 @@ async def test_health_reports_database_schema_and_workers(
     assert stale.status_code == 503
     assert "pgjobs migrate" in stale.json()["problems"][0]
     assert (await client.get("/health")).status_code == 200  # liveness: the process is up
+
+
+async def test_docs_are_served_without_a_cdn(client: httpx.AsyncClient) -> None:
+    for page, asset in (("/docs", "swagger-ui-bundle.js"), ("/redoc", "redoc.standalone.js")):
+        html = (await client.get(page)).text
+        assert f"/docs/static/{asset}" in html
+        assert "cdn." not in html
+        served = await client.get(f"/docs/static/{asset}")
+        assert served.status_code == 200
+        assert len(served.content) > 100_000
+
+
+async def test_the_readme_shows_the_body_a_user_gets(client: httpx.AsyncClient) -> None:
+    """README's first example: the 201's body as the API writes it (compact JSON)."""
+    readme = README.read_text()
+    start = readme.index("# the 201's body: ") + len("# the 201's body: ")
+    shown = readme[start : readme.index("...}", start)]
+    shown = shown.replace("\n#   ", "")
+    created = await client.post(
+        "/jobs", json={"task": "llm.generate", "args": {"prompt": "Write a haiku about queues"}}
+    )
+    body = created.text
+    job_id = created.json()["id"]
+    assert body.startswith(shown.replace('"id":3', f'"id":{job_id}')), (shown, body)

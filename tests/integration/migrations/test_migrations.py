@@ -24,6 +24,7 @@ PGJOBS_TABLES = {
     "pgjobs_api_keys",
     "pgjobs_users",
     "pgjobs_sessions",
+    "pgjobs_task_catalog",
 }
 
 

@@ -9,10 +9,13 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from pydantic import BaseModel
 
 from api.app import create_app
 from db.queries import query
 from jobs.settings import Settings
+from jobs.tasks.registry import TaskRegistry
+from tests import byot
 from tests.factories import make_job
 from tests.integration.live_server import uncached
 
@@ -200,3 +203,25 @@ async def test_dashboard_and_live_queries_never_seq_scan_the_big_tables(conn: Co
             if node == "Seq Scan" and relation in ("procrastinate_jobs", "procrastinate_events")
         ]
     assert seq_scans == []
+
+
+async def test_tasks_page_shows_where_tasks_run_and_a_rolling_deploy(
+    client: httpx.AsyncClient, conn: Conn
+) -> None:
+    class ResizeV2(BaseModel):
+        url: str
+        height: int
+
+    next_version = TaskRegistry()
+    next_version.task(name="byot.resize", args=ResizeV2, queue="byot-images")(byot.resize)
+    await byot.publish(conn, byot.REGISTRY, "old-host")
+    await byot.publish(conn, next_version, "new-host")
+    page = (await client.get("/dashboard/tasks")).text
+    row = page[page.index('data-task="byot.resize"') :]
+    row = row[: row.index("</tr>")]
+    assert "2 schema versions live" in row
+    assert "old-host" in row
+    assert "new-host" in row
+    assert "2 live" in row
+    demo = page[page.index('data-task="llm.generate"') :]
+    assert "model" in demo[: demo.index("</tr>")]
