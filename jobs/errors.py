@@ -135,12 +135,3 @@ class InvalidCursor(JobsError):
     def __init__(self, cursor: str) -> None:
         self.cursor = cursor
         super().__init__(f"cursor {cursor!r} is not a next_cursor this endpoint returned")
-
-
-class TaskNotAvailable(JobsError):
-    """The worker that took a job does not have its task's code (jobs/worker/unavailable.py).
-
-    The job goes back to its queue for a worker that has the task; it fails with
-    this error only once no such worker took it within
-    ``PGJOBS_TASK_UNAVAILABLE_TIMEOUT_SECONDS``.
-    """

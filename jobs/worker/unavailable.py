@@ -12,7 +12,7 @@ right ``PGJOBS_TASK_MODULES``, work would be lost. pgjobs' worker instead:
   ran, its retry budget is untouched), offered again after a delay that grows
   with the time it has waited (1 s to 60 s), so this worker does not spin on it
   while a worker that has the task picks it up meanwhile;
-* fails it with :class:`~jobs.errors.TaskNotAvailable` once no worker with the
+* fails it with :class:`TaskNotAvailable` once no worker with the
   task took it within ``PGJOBS_TASK_UNAVAILABLE_TIMEOUT_SECONDS`` (from the first
   worker that lacked it): a dead letter with that error, retried by hand once a
   worker has the task.
@@ -28,16 +28,25 @@ from procrastinate.job_context import JobContext
 from procrastinate.worker import Worker
 
 from db import unavailable_store
-from jobs.errors import TaskNotAvailable
+from jobs.errors import type_name
 from jobs.settings import Settings
 from jobs.tasks.context import job_pool
 
 logger = logging.getLogger(__name__)
 
+
+class TaskNotAvailable(Exception):
+    """The error a job fails with when no worker that has its task took it in time.
+
+    Never raised: its name is the ``error_type`` of the unavailable attempts and of
+    the job (``jobs.worker.unavailable.TaskNotAvailable``).
+    """
+
+
 #: Bounds of the delay before a job is offered again (a quarter of the time it waited).
 MIN_DELAY_SECONDS = 1.0
 MAX_DELAY_SECONDS = 60.0
-ERROR_TYPE = f"{TaskNotAvailable.__module__}.{TaskNotAvailable.__qualname__}"
+ERROR_TYPE = type_name(TaskNotAvailable)
 
 
 def describe_worker(worker: Worker, settings: Settings) -> str:

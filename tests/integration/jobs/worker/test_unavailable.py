@@ -62,7 +62,7 @@ async def test_a_worker_without_the_task_puts_the_job_back_naming_itself(
     status, attempts, _ = await job_row(conn, job_id)
     assert (status, attempts) == ("todo", 0)  # nothing ran: no attempt counted
     job = (await client.get(f"/jobs/{job_id}")).json()
-    assert job["error"]["type"] == "jobs.errors.TaskNotAvailable"
+    assert job["error"]["type"] == "jobs.worker.unavailable.TaskNotAvailable"
     assert "does not have task 'byot.resize'" in job["error"]["message"]
     assert "task modules: jobs.examples" in job["error"]["message"]
     (attempt,) = job["attempt_history"]
@@ -94,7 +94,7 @@ async def test_after_the_timeout_the_job_fails_with_the_reason_as_a_dead_letter(
     # put back once (offered again 1 s later), then, past the timeout, failed
     await run_worker_until(impatient, failed, queues=["byot-images"])
     job = (await client.get(f"/jobs/{job_id}")).json()
-    assert job["error"]["type"] == "jobs.errors.TaskNotAvailable"
+    assert job["error"]["type"] == "jobs.worker.unavailable.TaskNotAvailable"
     assert (
         "no worker that has task 'byot.resize' took the job within 0.5 s"
         in (job["error"]["message"])
@@ -102,7 +102,7 @@ async def test_after_the_timeout_the_job_fails_with_the_reason_as_a_dead_letter(
     assert [(a["attempt"], a["outcome"]) for a in job["attempt_history"]] == [(1, "failed")]
     letters = (await client.get("/dead-letters")).json()["items"]
     assert [(letter["id"], letter["error"]["type"]) for letter in letters] == [
-        (job_id, "jobs.errors.TaskNotAvailable")
+        (job_id, "jobs.worker.unavailable.TaskNotAvailable")
     ]
 
 
