@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from psycopg import errors
-from psycopg.rows import class_row
 
 from db.queries import query
+from db.rows import fetch_all, fetch_one, fetch_value
 from db.types import Connection
 
 
@@ -102,9 +102,7 @@ async def api_key_insert(
         "created_by": created_by,
     }
     try:
-        async with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
-            await cursor.execute(query("api_key_insert"), params)
-            row = await cursor.fetchone()
+        row = await fetch_one(conn, "api_key_insert", ApiKeyRow, params)
     except errors.UniqueViolation as error:
         if error.diag.constraint_name == "pgjobs_api_keys_name_key":
             raise NameTaken(name) from None
@@ -114,39 +112,33 @@ async def api_key_insert(
 
 
 async def api_key_list(conn: Connection, *, include_inactive: bool = False) -> list[ApiKeyRow]:
-    async with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
-        await cursor.execute(query("api_key_list"), {"include_inactive": include_inactive})
-        return await cursor.fetchall()
+    return await fetch_all(conn, "api_key_list", ApiKeyRow, {"include_inactive": include_inactive})
 
 
 async def api_key_get(conn: Connection, name: str) -> ApiKeyRow | None:
-    async with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
-        await cursor.execute(query("api_key_get"), {"name": name})
-        return await cursor.fetchone()
+    return await fetch_one(conn, "api_key_get", ApiKeyRow, {"name": name})
 
 
 async def api_key_revoke(
     conn: Connection, name: str, *, revoked_by: str | None
 ) -> ApiKeyRow | None:
     """The revoked key, or None when no live key has this name."""
-    async with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
-        await cursor.execute(query("api_key_revoke"), {"name": name, "revoked_by": revoked_by})
-        return await cursor.fetchone()
+    return await fetch_one(
+        conn, "api_key_revoke", ApiKeyRow, {"name": name, "revoked_by": revoked_by}
+    )
 
 
 async def api_key_expire(
     conn: Connection, name: str, *, expires_at: datetime.datetime
 ) -> ApiKeyRow | None:
     """Make a live key expire by ``expires_at`` at the latest; None when none is live."""
-    async with conn.cursor(row_factory=class_row(ApiKeyRow)) as cursor:
-        await cursor.execute(query("api_key_expire"), {"name": name, "expires_at": expires_at})
-        return await cursor.fetchone()
+    return await fetch_one(
+        conn, "api_key_expire", ApiKeyRow, {"name": name, "expires_at": expires_at}
+    )
 
 
 async def api_key_authenticate(conn: Connection, token_hash: bytes) -> CredentialRow | None:
-    async with conn.cursor(row_factory=class_row(CredentialRow)) as cursor:
-        await cursor.execute(query("api_key_authenticate"), {"token_hash": token_hash})
-        return await cursor.fetchone()
+    return await fetch_one(conn, "api_key_authenticate", CredentialRow, {"token_hash": token_hash})
 
 
 async def user_insert(
@@ -167,9 +159,7 @@ async def user_insert(
         "created_by": created_by,
     }
     try:
-        async with conn.cursor(row_factory=class_row(UserRow)) as cursor:
-            await cursor.execute(query("user_insert"), params)
-            row = await cursor.fetchone()
+        row = await fetch_one(conn, "user_insert", UserRow, params)
     except errors.UniqueViolation as error:
         if error.diag.constraint_name == "pgjobs_users_name_key":
             raise NameTaken(name) from None
@@ -179,15 +169,11 @@ async def user_insert(
 
 
 async def user_list(conn: Connection) -> list[UserRow]:
-    async with conn.cursor(row_factory=class_row(UserRow)) as cursor:
-        await cursor.execute(query("user_list"))
-        return await cursor.fetchall()
+    return await fetch_all(conn, "user_list", UserRow)
 
 
 async def user_get_for_login(conn: Connection, name: str) -> LoginRow | None:
-    async with conn.cursor(row_factory=class_row(LoginRow)) as cursor:
-        await cursor.execute(query("user_get_for_login"), {"name": name})
-        return await cursor.fetchone()
+    return await fetch_one(conn, "user_get_for_login", LoginRow, {"name": name})
 
 
 async def user_password_set(
@@ -216,8 +202,9 @@ async def session_insert(
     lifetime_seconds: float,
 ) -> datetime.datetime:
     """Start a session; returns when it expires."""
-    cursor = await conn.execute(
-        query("session_insert"),
+    expires_at: datetime.datetime = await fetch_value(
+        conn,
+        "session_insert",
         {
             "token_hash": token_hash,
             "user_id": user_id,
@@ -225,16 +212,11 @@ async def session_insert(
             "lifetime_seconds": lifetime_seconds,
         },
     )
-    row = await cursor.fetchone()
-    assert row is not None
-    expires_at: datetime.datetime = row[0]
     return expires_at
 
 
 async def session_authenticate(conn: Connection, token_hash: bytes) -> CredentialRow | None:
-    async with conn.cursor(row_factory=class_row(CredentialRow)) as cursor:
-        await cursor.execute(query("session_authenticate"), {"token_hash": token_hash})
-        return await cursor.fetchone()
+    return await fetch_one(conn, "session_authenticate", CredentialRow, {"token_hash": token_hash})
 
 
 async def session_delete(conn: Connection, token_hash: bytes) -> None:
