@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from db.queries import query
+from db.rows import fetch_all
 from db.types import Connection
 
 
@@ -109,6 +109,6 @@ async def catalog_refresh(conn: Connection, process_id: uuid.UUID) -> bool:
 
 
 async def catalog_list(conn: Connection, *, forget_after_seconds: float) -> list[CatalogRow]:
-    async with conn.cursor(row_factory=class_row(CatalogRow)) as cursor:
-        await cursor.execute(query("catalog_list"), {"forget_after_seconds": forget_after_seconds})
-        return await cursor.fetchall()
+    return await fetch_all(
+        conn, "catalog_list", CatalogRow, {"forget_after_seconds": forget_after_seconds}
+    )

@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from psycopg.rows import class_row
-
 from db.queries import query
+from db.rows import fetch_one
 from db.types import Connection
 
 
@@ -34,21 +33,21 @@ async def job_unavailable_record(
     max_delay: float,
 ) -> UnavailableDecision | None:
     """Record the unavailable attempt and decide; None when the job is no longer ``doing``."""
-    async with conn.cursor(row_factory=class_row(UnavailableDecision)) as cursor:
-        await cursor.execute(
-            query("job_unavailable_record"),
-            {
-                "job_id": job_id,
-                "worker_id": worker_id,
-                "error_type": error_type,
-                "waiting_message": waiting_message,
-                "failed_message": failed_message,
-                "give_up_after": give_up_after,
-                "min_delay": min_delay,
-                "max_delay": max_delay,
-            },
-        )
-        return await cursor.fetchone()
+    return await fetch_one(
+        conn,
+        "job_unavailable_record",
+        UnavailableDecision,
+        {
+            "job_id": job_id,
+            "worker_id": worker_id,
+            "error_type": error_type,
+            "waiting_message": waiting_message,
+            "failed_message": failed_message,
+            "give_up_after": give_up_after,
+            "min_delay": min_delay,
+            "max_delay": max_delay,
+        },
+    )
 
 
 async def job_unavailable_requeue(
