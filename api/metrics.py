@@ -221,6 +221,46 @@ def _queue_gauges(stats: QueueStats, names: DeclaredNames) -> Iterator[Metric]:
     workers.add_metric(["alive"], alive)
     workers.add_metric(["stalled"], len(stats.workers) - alive)
     yield workers
+    yield from _per_worker(stats)
+
+
+def _per_worker(stats: QueueStats) -> Iterator[Metric]:
+    """One series per worker process, labelled with its name (``<name>#<slot>`` under
+    ``pgjobs worker``), from its last heartbeat."""
+    labels = ["worker", "hostname"]
+    heartbeat = GaugeMetricFamily(
+        "pgjobs_worker_heartbeat_age_seconds",
+        "Seconds since the worker's heartbeat.",
+        labels=labels,
+    )
+    running = GaugeMetricFamily(
+        "pgjobs_worker_running_jobs", "Jobs the worker runs now.", labels=labels
+    )
+    finished = GaugeMetricFamily(
+        "pgjobs_worker_finished_jobs",
+        "Jobs the worker process finished since it started (as of its last heartbeat).",
+        labels=labels,
+    )
+    memory = GaugeMetricFamily(
+        "pgjobs_worker_resident_memory_bytes",
+        "Resident memory of the worker process (as of its last heartbeat).",
+        labels=labels,
+    )
+    recycling = GaugeMetricFamily(
+        "pgjobs_worker_recycling",
+        "1 while the worker process drains to be replaced (max jobs or memory reached).",
+        labels=labels,
+    )
+    for worker in stats.workers:
+        key = [worker.label, worker.hostname or ""]
+        heartbeat.add_metric(key, worker.heartbeat_age_seconds)
+        running.add_metric(key, len(worker.jobs))
+        recycling.add_metric(key, 1 if worker.recycling_reason else 0)
+        if worker.jobs_finished is not None:
+            finished.add_metric(key, worker.jobs_finished)
+        if worker.resident_memory_bytes is not None:
+            memory.add_metric(key, worker.resident_memory_bytes)
+    yield from (heartbeat, running, finished, memory, recycling)
 
 
 class RequestMetricsMiddleware:

@@ -86,6 +86,15 @@ class WorkerRow:
     id: int
     last_heartbeat: datetime.datetime
     heartbeat_age_seconds: float
+    #: Which process it is (pgjobs_workers); None for a worker registered without pgjobs.
+    name: str | None
+    hostname: str | None
+    pid: int | None
+    started_at: datetime.datetime | None
+    #: Figures of its last heartbeat.
+    jobs_finished: int | None
+    resident_memory_bytes: int | None
+    recycling_reason: str | None
     jobs: list[RunningJob]
 
     def __post_init__(self) -> None:

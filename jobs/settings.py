@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from croniter import croniter
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    ByteSize,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -79,6 +86,24 @@ class Settings(BaseSettings):
     #: A worker stops itself (for its supervisor to restart it) once this many sync task
     #: threads it abandoned at their hard time limit are still running (docs/controls.md).
     worker_max_abandoned_threads: int = Field(default=2, ge=1)
+    #: Worker processes ``pgjobs worker`` runs side by side (``--processes``), each restarted
+    #: on its own: for CPU-bound sync tasks that one Python process cannot parallelise.
+    worker_processes: int = Field(default=1, ge=1, le=256)
+    #: Recycling (docs/processes.md): a worker process that finished this many jobs, or whose
+    #: resident memory passed this size (``512MiB``, ``2GB``, bytes), stops claiming, finishes
+    #: its running jobs, exits and is replaced. Unset: never.
+    worker_max_jobs_per_process: int | None = Field(default=None, ge=1)
+    worker_max_memory_per_process: ByteSize | None = Field(default=None, gt=0)
+    #: The worker's name on the workers page and in /metrics; ``pgjobs worker`` sets it for
+    #: each of its processes (``<name>#<slot>``). Unset: ``<host>:<pid>``.
+    worker_name: str | None = Field(
+        default=None,
+        max_length=200,
+        validation_alias=AliasChoices("PGJOBS_WORKER_NAME", "PROCRASTINATE_WORKER_NAME"),
+    )
+    #: Set by ``pgjobs worker`` for its children: the pipe on which a recycling child tells its
+    #: supervisor to start its replacement. Not a user setting.
+    supervisor_fd: int | None = Field(default=None, ge=0)
     #: Queues workers may be started on besides the tasks' default queues (comma-separated),
     #: for jobs routed elsewhere at creation; ``pgjobs worker --queues`` refuses any other name.
     extra_queues: Annotated[tuple[str, ...], NoDecode] = ()

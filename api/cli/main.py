@@ -48,7 +48,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         "worker", help="run a procrastinate worker for jobs.app, restarted whenever it dies"
     )
     worker.add_argument("--queues", default="", help="comma-separated queues (default: all)")
-    worker.add_argument("--concurrency", type=int, default=None)
+    worker.add_argument("--concurrency", type=int, default=None, help="jobs per process")
+    worker.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="worker processes side by side, each restarted on its own (default: 1)",
+    )
+    worker.add_argument(
+        "--name", default=None, help="names the processes <name>#1..N (default: <host>:<pid>)"
+    )
+    worker.add_argument(
+        "--max-jobs-per-process",
+        type=int,
+        default=None,
+        metavar="N",
+        help="recycle a process after N jobs (it finishes its running jobs, then is replaced)",
+    )
+    worker.add_argument(
+        "--max-memory-per-process",
+        default=None,
+        metavar="SIZE",
+        help="recycle a process whose resident memory passed SIZE (e.g. 512MiB, 2GB)",
+    )
     _tasks_option(worker, "default: PGJOBS_TASK_MODULES")
 
     access.add_commands(commands)
@@ -59,7 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         tasks = getattr(args, "tasks", None)
-        settings = load_settings(**({"task_modules": tasks} if tasks is not None else {}))
+        overrides = _worker_overrides(args) if args.command == "worker" else {}
+        if tasks is not None:
+            overrides["task_modules"] = tasks
+        settings = load_settings(**overrides)
         if args.command == "dev" and not settings.task_modules:
             settings = settings.model_copy(update={"task_modules": (DEMO_MODULE,)})
         if args.command in ("dev", "api", "worker"):
@@ -75,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_api(settings, host=args.host, port=args.port)
         if args.command in ("keys", "users"):
             return access.run(args.command, args, settings.require_database_url())
-        return run_worker(settings, queues=args.queues, concurrency=args.concurrency)
+        return run_worker(settings, queues=args.queues, name=args.name)
     except (SettingsError, TaskModuleError) as error:
         print(f"pgjobs: {error}", file=sys.stderr)
         return 2
@@ -88,6 +113,17 @@ def _tasks_option(command: argparse.ArgumentParser, default: str) -> None:
         metavar="MODULES",
         help=f"comma-separated task modules to import, e.g. myapp.tasks ({default})",
     )
+
+
+def _worker_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """``pgjobs worker`` flags given on the command line, as settings (validated with them)."""
+    flags = {
+        "worker_concurrency": args.concurrency,
+        "worker_processes": args.processes,
+        "worker_max_jobs_per_process": args.max_jobs_per_process,
+        "worker_max_memory_per_process": args.max_memory_per_process,
+    }
+    return {name: value for name, value in flags.items() if value is not None}
 
 
 def run_migrate(database_url: str, revision: str = "head", *, quiet: bool = False) -> int:
@@ -144,9 +180,13 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+#: The procrastinate app ``pgjobs worker`` runs (tests point it at an app of test tasks).
+WORKER_APP = "jobs.app"
+
+
 def worker_command(queues: str = "", concurrency: int | None = None) -> list[str]:
     """The plain procrastinate CLI invocation pgjobs runs (and documents)."""
-    command = [sys.executable, "-m", "procrastinate", "--app=jobs.app", "worker"]
+    command = [sys.executable, "-m", "procrastinate", f"--app={WORKER_APP}", "worker"]
     if queues:
         command += ["--queues", queues]
     if concurrency is not None:
@@ -154,8 +194,12 @@ def worker_command(queues: str = "", concurrency: int | None = None) -> list[str
     return command
 
 
-def run_worker(settings: Settings, *, queues: str, concurrency: int | None) -> int:
-    """Run the procrastinate CLI worker, after refusing queues it would never find jobs in."""
+def run_worker(settings: Settings, *, queues: str, name: str | None = None) -> int:
+    """Run ``worker_processes`` procrastinate CLI workers, after refusing unknown queues.
+
+    Each child reads its settings from the environment; the flags given here
+    reach it there (``PGJOBS_WORKER_*``), already validated.
+    """
     import jobs.maintenance.tasks  # noqa: F401  (its queue is known too)
     from jobs.errors import InvalidJobOptions
     from jobs.tasks.registry import registry
@@ -167,15 +211,30 @@ def run_worker(settings: Settings, *, queues: str, concurrency: int | None) -> i
     except (UnknownQueues, InvalidJobOptions) as error:
         print(f"pgjobs worker: {error}", file=sys.stderr)
         return 2
-    command = worker_command(queues, concurrency or settings.worker_concurrency)
-    # supervised: restarted with backoff when it dies; SIGTERM/SIGINT stop it gracefully
+    command = worker_command(queues, settings.worker_concurrency)
+    # supervised: restarted with backoff when they die; SIGTERM/SIGINT stop them gracefully
     stop_timeout = settings.worker_shutdown_grace_seconds + STOP_MARGIN_SECONDS
-    return Supervisor(command, stop_timeout=stop_timeout, env=worker_environment(settings)).run()
+    supervisor = Supervisor(
+        command,
+        stop_timeout=stop_timeout,
+        env=worker_environment(settings),
+        processes=settings.worker_processes,
+        name=name,
+    )
+    return supervisor.run()
 
 
 def worker_environment(settings: Settings, **extra: str) -> dict[str, str]:
-    """The environment of a worker process: ours, with the task modules resolved here."""
-    return {**os.environ, "PGJOBS_TASK_MODULES": ",".join(settings.task_modules), **extra}
+    """The environment of a worker process: ours, with the task modules resolved here, and
+    the recycling limits as the children's settings read them."""
+    env = {**os.environ, "PGJOBS_TASK_MODULES": ",".join(settings.task_modules)}
+    if settings.worker_max_jobs_per_process is not None:
+        env["PGJOBS_WORKER_MAX_JOBS_PER_PROCESS"] = str(settings.worker_max_jobs_per_process)
+    if settings.worker_max_memory_per_process is not None:
+        env["PGJOBS_WORKER_MAX_MEMORY_PER_PROCESS"] = str(
+            int(settings.worker_max_memory_per_process)
+        )
+    return {**env, **extra}
 
 
 if __name__ == "__main__":

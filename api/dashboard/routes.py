@@ -62,7 +62,10 @@ def templates() -> Jinja2Templates:
 
     loaded = Jinja2Templates(directory=TEMPLATES)
     loaded.env.filters.update(
-        age=dashboard_views.age, when=dashboard_views.when, pretty_json=dashboard_views.pretty_json
+        age=dashboard_views.age,
+        when=dashboard_views.when,
+        pretty_json=dashboard_views.pretty_json,
+        size=dashboard_views.size,
     )
     loaded.env.globals.update(
         static_path=STATIC_PATH, statuses=list(JobStatus), retryable_statuses=RETRYABLE_STATUSES

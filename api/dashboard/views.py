@@ -144,6 +144,17 @@ def when(moment: datetime.datetime | None) -> str:
     return f"{utc:%Y-%m-%d %H:%M:%S}.{utc.microsecond // 1000:03d}"
 
 
+def size(value: int | None) -> str:
+    """A number of bytes for people: ``812 KiB``, ``143.2 MiB``, ``2.10 GiB``."""
+    if value is None:
+        return MISSING
+    if value < 2**20:
+        return f"{value / 2**10:.0f} KiB"
+    if value < 2**30:
+        return f"{value / 2**20:.1f} MiB"
+    return f"{value / 2**30:.2f} GiB"
+
+
 def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
 

@@ -83,10 +83,13 @@ SELECT job.queue_name AS queue, count(*) AS runnable,
  GROUP BY job.queue_name;
 
 -- worker_list_with_jobs --
--- Registered workers, their heartbeat age and the jobs they run now (procrastinate's
--- partial index on worker_id for 'doing' jobs).
+-- Registered workers, which process each is (pgjobs_workers: name, host, pid, figures from its
+-- last heartbeat), and the jobs they run now (procrastinate's partial index on worker_id for
+-- 'doing' jobs).
 SELECT worker.id, worker.last_heartbeat,
        extract(epoch FROM now() - worker.last_heartbeat)::float8 AS heartbeat_age_seconds,
+       process.name, process.hostname, process.pid, process.started_at, process.jobs_finished,
+       process.resident_memory_bytes, process.recycling_reason,
        COALESCE(
            json_agg(json_build_object('id', job.id, 'task', job.task_name, 'queue', job.queue_name,
                                       'progress_percent', record.progress_percent)
@@ -94,10 +97,11 @@ SELECT worker.id, worker.last_heartbeat,
            '[]'::json
        ) AS jobs
   FROM procrastinate_workers worker
+  LEFT JOIN pgjobs_workers process ON process.worker_id = worker.id
   LEFT JOIN procrastinate_jobs job ON job.worker_id = worker.id AND job.status = 'doing'
   LEFT JOIN pgjobs_jobs record ON record.job_id = job.id
- GROUP BY worker.id
- ORDER BY worker.id;
+ GROUP BY worker.id, process.worker_id
+ ORDER BY process.name NULLS LAST, worker.id;
 
 -- event_list_tail --
 -- The events in (after_id, up_to_id], oldest first, with their job's queue and task: what

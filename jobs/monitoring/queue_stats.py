@@ -39,6 +39,21 @@ class WorkerState:
     #: The jobs it runs now.
     jobs: list[RunningJob]
     stalled: bool
+    #: Which process it is (None for workers registered by plain procrastinate code).
+    name: str | None = None
+    hostname: str | None = None
+    pid: int | None = None
+    started_at: datetime.datetime | None = None
+    #: Figures of its last heartbeat: jobs finished since it started, resident memory.
+    jobs_finished: int | None = None
+    resident_memory_bytes: int | None = None
+    #: Set while it drains to be replaced (max jobs or memory reached).
+    recycling_reason: str | None = None
+
+    @property
+    def label(self) -> str:
+        """Its name, or its id for a worker registered without one."""
+        return self.name or f"worker {self.id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +151,13 @@ class QueueStatsCache:
                     heartbeat_age_seconds=row.heartbeat_age_seconds,
                     jobs=row.jobs,
                     stalled=row.heartbeat_age_seconds >= self.stalled_after_seconds,
+                    name=row.name,
+                    hostname=row.hostname,
+                    pid=row.pid,
+                    started_at=row.started_at,
+                    jobs_finished=row.jobs_finished,
+                    resident_memory_bytes=row.resident_memory_bytes,
+                    recycling_reason=row.recycling_reason,
                 )
                 for row in worker_rows
             ],

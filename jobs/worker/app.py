@@ -29,9 +29,11 @@ from jobs.settings import Settings, SettingsError, load_settings
 from jobs.tasks.modules import TaskModuleError, load_task_modules
 from jobs.tasks.registry import TaskRegistry, registry
 from jobs.worker import runner, shutdown
+from jobs.worker.job_manager import JobManager
 from jobs.worker.middleware import EnforceTimeLimits, record_outcome
 from jobs.worker.options import LIFECYCLE_MIDDLEWARE, configure_worker
 from jobs.worker.process import PgjobsApp
+from jobs.worker.recycling import Claims, Recycler
 
 
 def build_app(
@@ -46,11 +48,20 @@ def build_app(
     """
     load_task_modules((settings or load_settings()).task_modules)
 
+    claims = Claims()
+    recycler = Recycler(claims)
+
+    def configure(resolved: Settings) -> None:
+        configure_worker(app, resolved)
+        recycler.configure(resolved)
+        job_manager.worker_name = resolved.worker_name
+
     def pool_factory(**procrastinate_kwargs: Any) -> Pool:
         resolved = settings if settings is not None else load_settings()
         # The procrastinate CLI opens jobs.app after importing it: only now are the
-        # environment's settings known to shape its worker (heartbeat, grace, schedules).
-        configure_worker(app, resolved)
+        # environment's settings known to shape its worker (heartbeat, grace, schedules,
+        # recycling, its name).
+        configure(resolved)
         procrastinate_kwargs.pop("open", None)
         return create_pool(
             resolved.require_database_url(),
@@ -69,16 +80,19 @@ def build_app(
         connector=PsycopgConnector(pool_factory=pool_factory),
         worker_defaults={
             "worker_middleware": [
+                recycler,  # outermost: counts every job, whatever the inner ones raise
                 record_outcome,
                 EnforceTimeLimits(tasks, max_abandoned_threads=max_abandoned_threads),
                 *LIFECYCLE_MIDDLEWARE,
             ]
         },
     )
+    job_manager = JobManager(app.connector, claims)  # type: ignore[arg-type]
+    app.job_manager = job_manager
     runner.install(app, tasks)
     shutdown.install(app)  # a job aborted by a worker's shutdown is retried, whatever its policy
     if settings is not None:
-        configure_worker(app, settings)
+        configure(settings)
     return app
 
 

@@ -27,6 +27,7 @@ from jobs.settings import Settings, load_settings
 from jobs.tasks.catalog import CatalogPublisher
 from jobs.tasks.registry import TaskRegistry
 from jobs.worker import unavailable
+from jobs.worker.job_manager import JobManager
 
 logger = logging.getLogger(__name__)
 
@@ -80,3 +81,7 @@ class PgjobsWorker(Worker):
                 context.job.task_name,
             )
             self.stop()  # type: ignore[no-untyped-call]
+        else:
+            # its claim is over: a recycling worker must not wait for it (recycling.py)
+            if isinstance(self.app.job_manager, JobManager):
+                self.app.job_manager.released(context.job)

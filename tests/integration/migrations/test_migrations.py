@@ -25,6 +25,7 @@ PGJOBS_TABLES = {
     "pgjobs_users",
     "pgjobs_sessions",
     "pgjobs_task_catalog",
+    "pgjobs_workers",
 }
 
 

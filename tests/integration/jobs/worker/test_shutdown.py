@@ -165,7 +165,7 @@ async def test_pgjobs_worker_forwards_sigterm_and_exits_with_its_worker(
             ["aborted jobs.tasks.retry.WorkerShutdown"],
         )
         log_text = (tmp_path / "pgjobs-worker.log").read_text()
-        assert log_text.count("worker started") == 1, log_text
+        assert log_text.count(" started (pid ") == 1, log_text
     finally:
         if supervisor.poll() is None:
             supervisor.kill()
