@@ -27,17 +27,31 @@ import logging, os, sys
 from api.cli.supervisor import Backoff, Supervisor
 logging.basicConfig(level=logging.INFO, format="supervisor: %(message)s")
 stop_timeout = float(os.environ["STOP_TIMEOUT"])
-sys.exit(Supervisor(sys.argv[1:], stop_timeout=stop_timeout, backoff={BACKOFF}).run())
+processes = int(os.environ.get("PROCESSES", "1"))
+sys.exit(
+    Supervisor(
+        sys.argv[1:], stop_timeout=stop_timeout, backoff={BACKOFF}, processes=processes,
+        name="test",
+    ).run()
+)
 """
 
-#: A stand-in worker: logs "<event> <time> <pid>" lines; MODE says how it behaves.
+#: A stand-in worker: logs "<event> <time> <pid> <name>" lines; MODE says how it behaves.
 CHILD = """
 import os, signal, sys, time
 log = open(os.environ["CHILD_LOG"], "a", buffering=1)
+name = os.environ["PROCRASTINATE_WORKER_NAME"]
 def note(event):
-    log.write(f"{event} {time.time()} {os.getpid()}\\n")
+    log.write(f"{event} {time.time()} {os.getpid()} {name}\\n")
 mode = os.environ["MODE"]
 note("start")
+if mode == "retires" and not os.path.exists(os.environ["CHILD_LOG"] + ".retired"):
+    open(os.environ["CHILD_LOG"] + ".retired", "w").close()
+    pipe = int(os.environ["PGJOBS_SUPERVISOR_FD"])
+    os.write(pipe, f"retiring {os.getpid()} max jobs\\n".encode())
+    time.sleep(float(os.environ["DRAIN_SECONDS"]))
+    note("exit")
+    sys.exit(0)
 if mode == "crash":
     sys.exit(1)
 if mode == "usage":
@@ -78,9 +92,13 @@ class Supervised:
             },
         )
 
-    def events(self, kind: str) -> list[tuple[float, int]]:
+    def events(self, kind: str, name: str | None = None) -> list[tuple[float, int]]:
         lines = [line.split() for line in self.log.read_text().splitlines()]
-        return [(float(at), int(pid)) for event, at, pid in lines if event == kind]
+        return [
+            (float(at), int(pid))
+            for event, at, pid, child in lines
+            if event == kind and name in (None, child)
+        ]
 
     def signal(self, signum: int) -> None:
         assert self.process is not None
@@ -186,3 +204,46 @@ def test_the_worker_stops_when_the_supervisor_is_killed(supervised: Supervised) 
     supervised.wait()
     wait_for(lambda: supervised.events("term"), what="the orphaned worker to get SIGTERM")
     wait_for(lambda: not alive(pid), what="the orphaned worker to exit")
+
+
+def test_each_process_is_named_and_restarted_on_its_own(supervised: Supervised) -> None:
+    supervised.start("runs-then-crashes", PROCESSES="2", RUN_SECONDS="0.1")
+    wait_for(
+        lambda: (
+            len(supervised.events("start", "test#1")) >= 4
+            and len(supervised.events("start", "test#2")) >= 4
+        ),
+        timeout=30,
+        what="both slots restarted twice",
+    )
+    supervised.signal(signal.SIGTERM)
+    supervised.wait()
+    for name in ("test#1", "test#2"):
+        starts = [at for at, _ in supervised.events("start", name)]
+        gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
+        # each slot has its own backoff: 0.1 s of run, then 0.2, 0.4, 0.8 ... of delay
+        assert gaps[2] > gaps[0] + 0.3, (name, gaps)
+
+
+def test_sigterm_reaches_every_process(supervised: Supervised) -> None:
+    supervised.start("graceful", PROCESSES="3")
+    wait_for(lambda: len(supervised.events("start")) == 3, what="three workers")
+    supervised.signal(signal.SIGTERM)
+    assert supervised.wait() == 0
+    assert sorted(pid for _, pid in supervised.events("term")) == sorted(
+        pid for _, pid in supervised.events("start")
+    )
+
+
+def test_a_retiring_process_is_replaced_at_once_and_may_finish(supervised: Supervised) -> None:
+    supervised.start("retires", DRAIN_SECONDS="2")
+    wait_for(lambda: len(supervised.events("start")) == 2, what="the replacement to start")
+    (first_start, first), (second_start, second) = supervised.events("start")
+    assert second != first
+    assert alive(first)  # the replacement runs while the retiring one drains
+    assert second_start - first_start < 2
+    wait_for(lambda: supervised.events("exit"), what="the retiring worker to exit")
+    time.sleep(1.0)  # pacing: a (wrong) restart after the planned exit would show up
+    assert len(supervised.events("start")) == 2
+    supervised.signal(signal.SIGTERM)
+    assert supervised.wait() == 128 + signal.SIGTERM  # "retires" mode keeps default SIGTERM
