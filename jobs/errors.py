@@ -49,6 +49,23 @@ class InvalidJobOptions(JobsError):
         super().__init__(f"{field}: {message}")
 
 
+class ResultTooLarge(JobsError):
+    """A task returned a result larger than ``PGJOBS_MAX_RESULT_BYTES``: the attempt fails.
+
+    Never retried (the task would return the same): store the artifact elsewhere
+    and return its location.
+    """
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"the task's result is {size} bytes of JSON, over PGJOBS_MAX_RESULT_BYTES "
+            f"({limit}); store large artifacts elsewhere (object storage, a table of your "
+            f"own) and return their location instead"
+        )
+
+
 class JobNotFound(JobsError):
     """No job has this id (HTTP 404)."""
 

@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     #: A worker stops itself (for its supervisor to restart it) once this many sync task
     #: threads it abandoned at their hard time limit are still running (docs/controls.md).
     worker_max_abandoned_threads: int = Field(default=2, ge=1)
+    #: Largest JSON result a task may return: a larger one fails the attempt (ResultTooLarge,
+    #: never retried). Store big artifacts elsewhere and return their location.
+    max_result_bytes: int = Field(default=MIB, gt=0)
+    #: Error messages and tracebacks longer than this are stored cut, with a note.
+    max_error_bytes: int = Field(default=64 * 1024, ge=1024)
     #: Worker processes ``pgjobs worker`` runs side by side (``--processes``), each restarted
     #: on its own: for CPU-bound sync tasks that one Python process cannot parallelise.
     worker_processes: int = Field(default=1, ge=1, le=256)

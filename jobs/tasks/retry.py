@@ -28,7 +28,7 @@ from procrastinate.exceptions import JobAborted, JobRetry
 from procrastinate.jobs import Job
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
-from jobs.errors import InvalidArguments, InvalidJobOptions, type_name
+from jobs.errors import InvalidArguments, InvalidJobOptions, ResultTooLarge, type_name
 
 #: How the delay grows with each failed attempt ``n`` (1 for the first failure):
 #: ``exponential``: initial_delay * multiplier ** (n - 1); ``linear``: initial_delay * n;
@@ -161,11 +161,11 @@ class WorkerShutdown(JobAborted):
 
 
 class ShutdownRetry(BaseRetryStrategy):
-    """A task's retry strategy, plus "a shutdown is always retried, at once" and "invalid
-    arguments never are".
+    """A task's retry strategy, plus "a shutdown is always retried, at once", and "invalid
+    arguments and an oversized result never are" (the same input fails the same way).
 
     ``inner`` is the task's own strategy (None when it has none); everything
-    but :class:`WorkerShutdown` is its decision.
+    but :class:`WorkerShutdown` and :class:`~jobs.errors.ResultTooLarge` is its decision.
     """
 
     def __init__(self, inner: BaseRetryStrategy | None) -> None:
@@ -174,7 +174,7 @@ class ShutdownRetry(BaseRetryStrategy):
     def get_retry_exception(self, exception: BaseException, job: Job) -> JobRetry | None:
         if isinstance(exception, WorkerShutdown):
             return JobRetry(RetryDecision())
-        if isinstance(exception, InvalidArguments):  # the same input fails the same way
+        if isinstance(exception, InvalidArguments | ResultTooLarge):  # it would fail the same way
             return None
         if self.inner is None:
             return None

@@ -27,10 +27,13 @@ from procrastinate.worker import Worker
 
 from db import job_store
 from jobs.errors import UnknownTask, type_name
+from jobs.maintenance.tasks import SETTINGS_KEY
+from jobs.settings import Settings
 from jobs.tasks.context import CLOCK_KEY, LOOP_KEY, job_pool
 from jobs.tasks.registry import TaskRegistry
 from jobs.tasks.time_limits import TimeLimits
 from jobs.worker.clock import JobClock
+from jobs.worker.outcome_size import OutcomeLimits
 from jobs.worker.threads import AbandonedThreads
 
 logger = logging.getLogger(__name__)
@@ -48,15 +51,17 @@ async def record_outcome(call_next: AsyncCallNext, context: JobContext, worker: 
         worker_id=worker.worker_id,
         started_at=datetime.datetime.fromtimestamp(context.start_timestamp, datetime.UTC),
     )
+    limits = outcome_limits(context)
     try:
         result = await call_next()
+        limits.check_result(result)  # an oversized result fails the attempt (outcome_size.py)
     except BaseException as error:
         aborted = isinstance(error, procrastinate_exceptions.JobAborted | asyncio.CancelledError)
         outcome = base(
             outcome="aborted" if aborted else "failed",
             error_type=type_name(type(error)),
-            error_message=str(error) or ("aborted" if aborted else ""),
-            error_traceback="".join(traceback.format_exception(error)),
+            error_message=limits.cut_message(str(error) or ("aborted" if aborted else "")),
+            error_traceback=limits.cut_traceback("".join(traceback.format_exception(error))),
         )
         # Shielded: an aborted job's task is being cancelled, the record must still land.
         try:
@@ -66,6 +71,17 @@ async def record_outcome(call_next: AsyncCallNext, context: JobContext, worker: 
         raise
     await asyncio.shield(_save(context, base(outcome="succeeded", result=result)))
     return result
+
+
+def outcome_limits(context: JobContext) -> OutcomeLimits:
+    """The size limits of the worker's settings (their defaults when it has none)."""
+    settings = context.additional_context.get(SETTINGS_KEY)
+    if isinstance(settings, Settings):
+        return OutcomeLimits.from_settings(settings)
+    return OutcomeLimits(
+        max_result_bytes=Settings.model_fields["max_result_bytes"].default,
+        max_error_bytes=Settings.model_fields["max_error_bytes"].default,
+    )
 
 
 async def _save(context: JobContext, outcome: job_store.AttemptOutcome) -> None:
