@@ -24,7 +24,7 @@ from procrastinate import jobs as procrastinate_jobs
 from procrastinate.manager import JobManager as ProcrastinateJobManager
 from procrastinate.psycopg_connector import PsycopgConnector
 
-from db import worker_store
+from db import worker_process_store
 from db.types import Pool
 from jobs.worker.recycling import Claims, resident_memory
 
@@ -42,27 +42,27 @@ class JobManager(ProcrastinateJobManager):
     def _pool(self) -> Pool:
         return cast(Pool, cast(PsycopgConnector, self.connector).pool)
 
-    def _process(self) -> worker_store.WorkerProcess:
+    def _process(self) -> worker_process_store.WorkerProcess:
         hostname = os.uname().nodename
         pid = os.getpid()
-        return worker_store.WorkerProcess(
+        return worker_process_store.WorkerProcess(
             name=self.worker_name or f"{hostname}:{pid}", hostname=hostname, pid=pid
         )
 
     async def register_worker(self) -> int:
         async with self._pool.connection() as conn:
-            return await worker_store.worker_register(
+            return await worker_process_store.worker_register(
                 conn, self._process(), resident_memory_bytes=resident_memory()
             )
 
     async def update_heartbeat(self, worker_id: int) -> None:
-        figures = worker_store.WorkerFigures(
+        figures = worker_process_store.WorkerFigures(
             jobs_finished=self.claims.jobs_finished(worker_id),
             resident_memory_bytes=resident_memory(),
             recycling_reason=self.claims.recycling_reason(worker_id),
         )
         async with self._pool.connection() as conn:
-            await worker_store.worker_heartbeat(conn, worker_id, figures)
+            await worker_process_store.worker_heartbeat(conn, worker_id, figures)
 
     async def unregister_worker(self, worker_id: int) -> None:
         await super().unregister_worker(worker_id)

@@ -1,4 +1,4 @@
-"""Repository for worker processes: procrastinate's worker rows with pgjobs' description.
+"""Repository for worker processes: which process each procrastinate worker is, and its figures.
 
 Each function is one statement on the caller's connection (style rule 6).
 """
