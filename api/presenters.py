@@ -3,9 +3,13 @@ and the dashboard alike (templates get these models, never raw rows)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from api.schemas import (
     Batch,
     BatchCounts,
+    CallbackAttempt,
+    CallbackDelivery,
     DeadLetter,
     Job,
     JobAttempt,
@@ -19,6 +23,7 @@ from api.schemas import (
     TaskProcess,
     TaskVersion,
 )
+from db.callback_store import DeliveryView
 from db.catalog_store import CatalogRow
 from db.dead_letter_store import DeadLetterRow
 from jobs.control.actions import JobDetail
@@ -89,6 +94,28 @@ def job(detail: JobDetail) -> Job:
             )
             for attempt in detail.attempts
         ],
+        callback_url=row.callback_url,
+        callbacks=[callback(delivery) for delivery in detail.callbacks],
+    )
+
+
+def callback(delivery: DeliveryView) -> CallbackDelivery:
+    """A webhook delivery of a job, with its attempts."""
+    if delivery.delivered_at is not None:
+        state: Literal["pending", "delivered", "failed"] = "delivered"
+    elif delivery.delivery_status == "failed":
+        state = "failed"
+    else:
+        state = "pending"
+    return CallbackDelivery(
+        job_status=delivery.job_status,
+        url=delivery.url,
+        idempotency_key=delivery.idempotency_key,
+        state=state,
+        delivery_job_id=delivery.delivery_job_id,
+        created_at=delivery.created_at,
+        delivered_at=delivery.delivered_at,
+        attempts=[CallbackAttempt(**attempt) for attempt in delivery.attempts],
     )
 
 

@@ -63,6 +63,29 @@ class JobSummary(BaseModel):
     error: JobError | None = None
 
 
+class CallbackAttempt(BaseModel):
+    attempt: int
+    sent_at: datetime.datetime
+    status_code: int | None = Field(description="null: no answer (timeout, refused, ...).")
+    latency_ms: float
+    error: str | None = None
+
+
+class CallbackDelivery(BaseModel):
+    """One webhook: sent for one final state of the job, retried until a 2xx."""
+
+    job_status: str = Field(description="The final state it reports.")
+    url: str
+    idempotency_key: str = Field(description="Sent as Idempotency-Key on every attempt.")
+    state: Literal["pending", "delivered", "failed"] = Field(
+        description="failed: undeliverable, a dead letter (its delivery job is failed)."
+    )
+    delivery_job_id: int = Field(description="The pgjobs.deliver_callback job sending it.")
+    created_at: datetime.datetime
+    delivered_at: datetime.datetime | None = None
+    attempts: list[CallbackAttempt] = Field(default_factory=list)
+
+
 class Job(BaseModel):
     """A job with everything known about it."""
 
@@ -94,6 +117,10 @@ class Job(BaseModel):
     cancellation: JobCancellation | None = None
     events: list[JobEvent] = Field(default_factory=list)
     attempt_history: list[JobAttempt] = Field(default_factory=list)
+    callback_url: str | None = None
+    callbacks: list[CallbackDelivery] = Field(
+        default_factory=list, description="Its completion webhooks and their attempts."
+    )
 
 
 class JobPage(BaseModel):

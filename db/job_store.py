@@ -43,6 +43,8 @@ class NewJob:
     #: The job's own hard/soft time limits in seconds (None: the task's defaults).
     time_limit: float | None = None
     soft_time_limit: float | None = None
+    #: Where the job's outcome is POSTed when it reaches a final state (already checked).
+    callback_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +88,8 @@ class JobRow:
     progress_updated_at: datetime.datetime | None = None
     cancel_requested_by: str | None = None
     cancel_requested_at: datetime.datetime | None = None
+    #: Where its outcome is POSTed when it reaches a final state (docs/callbacks.md).
+    callback_url: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", JobStatus(self.status))
@@ -176,6 +180,7 @@ async def job_defer_many(
         "scheduled_ats": [job.scheduled_at for job in new_jobs],
         "time_limits": [job.time_limit for job in new_jobs],
         "soft_time_limits": [job.soft_time_limit for job in new_jobs],
+        "callback_urls": [job.callback_url for job in new_jobs],
         "created_by": created_by,
         "batch_id": batch_id,
         "idempotency_scope": idempotency.scope if idempotency else None,
@@ -208,6 +213,7 @@ async def job_defer_many(
             batch_id=batch_id,
             time_limit=job.time_limit,
             soft_time_limit=job.soft_time_limit,
+            callback_url=job.callback_url,
         )
         for job, (job_id, created_at) in zip(new_jobs, created, strict=True)
     ]

@@ -16,6 +16,7 @@ from pydantic import (
     AliasChoices,
     ByteSize,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -91,6 +92,18 @@ class Settings(BaseSettings):
     max_result_bytes: int = Field(default=MIB, gt=0)
     #: Error messages and tracebacks longer than this are stored cut, with a note.
     max_error_bytes: int = Field(default=64 * 1024, ge=1024)
+    #: Completion webhooks (docs/callbacks.md): hosts a callback_url may name (comma-separated;
+    #: ``api.example.com``, ``*.example.com``, or ``*`` for any; empty: callbacks refused),
+    #: whether private/loopback/link-local addresses are allowed (off: refused after DNS),
+    #: the HMAC-SHA256 signing secret (required once a host is allowed), and the sending:
+    #: per-attempt timeout, attempts before the delivery is dead-lettered, backoff bounds.
+    callback_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = ()
+    callback_allow_private_networks: bool = False
+    callback_secret: SecretStr | None = None
+    callback_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    callback_max_attempts: int = Field(default=8, ge=1, le=100)
+    callback_retry_initial_delay_seconds: float = Field(default=10.0, ge=0, le=3600)
+    callback_retry_max_delay_seconds: float = Field(default=3600.0, ge=0, le=86400)
     #: Worker processes ``pgjobs worker`` runs side by side (``--processes``), each restarted
     #: on its own: for CPU-bound sync tasks that one Python process cannot parallelise.
     worker_processes: int = Field(default=1, ge=1, le=256)
@@ -197,6 +210,7 @@ class Settings(BaseSettings):
         "task_modules",
         "cors_origins",
         "allowed_hosts",
+        "callback_allowed_hosts",
         mode="before",
     )
     @classmethod
@@ -227,6 +241,17 @@ class Settings(BaseSettings):
             if not ORIGIN.match(origin):
                 raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
         return tuple(origin.lower() for origin in value)
+
+    @model_validator(mode="after")
+    def _callbacks_need_a_secret(self) -> Settings:
+        if self.callback_allowed_hosts and self.callback_secret is None:
+            raise ValueError(
+                "PGJOBS_CALLBACK_ALLOWED_HOSTS is set but PGJOBS_CALLBACK_SECRET is not: "
+                "callbacks are signed with it"
+            )
+        if self.callback_secret is not None and len(self.callback_secret) < 16:
+            raise ValueError("PGJOBS_CALLBACK_SECRET must be at least 16 characters")
+        return self
 
     @model_validator(mode="after")
     def _production_needs_auth(self) -> Settings:

@@ -11,6 +11,7 @@ from api.deps import API_CREATOR, IdempotencyKeyHeader, ServicesDep, answer_crea
 from api.schemas import Batch, BatchCreated
 from jobs.control import batches
 from jobs.control.batches import BatchCreate
+from jobs.tasks.callback_urls import CallbackPolicy
 
 router = APIRouter(tags=["batches"])
 
@@ -40,6 +41,7 @@ async def create_batch(
             idempotency_key=idempotency_key,
             idempotency_ttl_seconds=services.settings.idempotency_ttl_seconds,
             tasks=services.directory,
+            callbacks=CallbackPolicy.from_settings(services.settings),
         )
     answer_created(response, f"/batches/{created.id}", replayed=created.replayed)
     return BatchCreated(

@@ -14,6 +14,7 @@ from jobs.control import actions as control
 from jobs.control import enqueue
 from jobs.control.enqueue import JobCreate
 from jobs.control.query import query_jobs
+from jobs.tasks.callback_urls import CallbackPolicy
 
 router = APIRouter(tags=["jobs"])
 
@@ -50,6 +51,7 @@ async def create_job(
             idempotency_key=idempotency_key,
             idempotency_ttl_seconds=services.settings.idempotency_ttl_seconds,
             tasks=services.directory,
+            callbacks=CallbackPolicy.from_settings(services.settings),
         )
     answer_created(response, f"/jobs/{created.detail.job.id}", replayed=created.replayed)
     return presenters.job(created.detail)

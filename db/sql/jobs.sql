@@ -31,10 +31,10 @@ WITH requested AS (
             %(queue_names)s::text[], %(task_names)s::text[], %(priorities)s::integer[],
             %(locks)s::text[], %(queueing_locks)s::text[], %(args)s::jsonb[],
             %(scheduled_ats)s::timestamptz[], %(time_limits)s::double precision[],
-            %(soft_time_limits)s::double precision[]
+            %(soft_time_limits)s::double precision[], %(callback_urls)s::text[]
            ) WITH ORDINALITY
            AS r(queue_name, task_name, priority, lock, queueing_lock, args, scheduled_at,
-                time_limit, soft_time_limit, position)
+                time_limit, soft_time_limit, callback_url, position)
 ), batch AS (
     INSERT INTO pgjobs_batches (id, created_by, size)
     SELECT %(batch_id)s::uuid, %(created_by)s, count(*)
@@ -51,9 +51,9 @@ WITH requested AS (
            )) WITH ORDINALITY AS d(job_id, position)
 ), recorded AS (
     INSERT INTO pgjobs_jobs (job_id, created_by, batch_id, time_limit_seconds,
-                             soft_time_limit_seconds)
+                             soft_time_limit_seconds, callback_url)
     SELECT deferred.job_id, %(created_by)s, %(batch_id)s::uuid, requested.time_limit,
-           requested.soft_time_limit
+           requested.soft_time_limit, requested.callback_url
       FROM deferred
       JOIN requested USING (position)
     RETURNING job_id, created_at
@@ -87,7 +87,8 @@ SELECT job.id, job.queue_name AS queue, job.task_name AS task, job.priority, job
        record.result, record.error_type, record.error_message, record.error_traceback,
        record.progress_percent, record.progress_message, record.progress_updated_at,
        record.cancel_requested_by, record.cancel_requested_at,
-       record.time_limit_seconds AS time_limit, record.soft_time_limit_seconds AS soft_time_limit
+       record.time_limit_seconds AS time_limit, record.soft_time_limit_seconds AS soft_time_limit,
+       record.callback_url
   FROM procrastinate_jobs job
   LEFT JOIN pgjobs_jobs record ON record.job_id = job.id
   CROSS JOIN LATERAL (

@@ -8,9 +8,9 @@ query's (``query.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from db import job_store
+from db import callback_store, job_store
 from db.job_store import AttemptRow, EventRow, JobRow, LockedStatus
 from db.types import ACTIVE_STATUSES, RETRYABLE_STATUSES, Connection, JobStatus
 from jobs.errors import AlreadyEnqueued, IllegalTransition, JobNotFound
@@ -24,6 +24,8 @@ class JobDetail:
     #: Oldest first (empty for a job just created: its events are not read back).
     events: list[EventRow]
     attempts: list[AttemptRow]
+    #: Its completion webhooks, one per final state it reached, with their HTTP attempts.
+    callbacks: list[callback_store.DeliveryView] = field(default_factory=list)
 
 
 async def get_job(conn: Connection, job_id: int) -> JobDetail:
@@ -34,6 +36,11 @@ async def get_job(conn: Connection, job_id: int) -> JobDetail:
         job=job,
         events=await job_store.event_list(conn, job_id),
         attempts=await job_store.attempt_list(conn, job_id),
+        callbacks=(
+            await callback_store.callback_list_for_job(conn, job_id)
+            if job.callback_url is not None
+            else []
+        ),
     )
 
 

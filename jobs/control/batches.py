@@ -24,8 +24,15 @@ from db import batch_store, job_store
 from db.types import ACTIVE_STATUSES, Connection, JobStatus
 from jobs.control import idempotency
 from jobs.control.catalog import TaskDirectory
-from jobs.control.enqueue import JobCreate, TaskLookup, defer_prepared, prepare
+from jobs.control.enqueue import (
+    JobCreate,
+    TaskLookup,
+    check_callbacks,
+    defer_prepared,
+    prepare,
+)
 from jobs.errors import BatchNotFound, BatchRejected, InvalidJobOptions, JobsError
+from jobs.tasks.callback_urls import CallbackPolicy
 from jobs.tasks.registry import TaskRegistry, registry
 
 #: Most jobs one batch may hold: one statement of this size takes well under a second.
@@ -134,6 +141,7 @@ async def create_batch(
     idempotency_key: str | None = None,
     idempotency_ttl_seconds: float | None = None,
     tasks: TaskRegistry | TaskDirectory = registry,
+    callbacks: CallbackPolicy | None = None,
 ) -> CreatedBatch:
     """Validate, then create the batch and all its jobs in one statement (no commit).
 
@@ -145,6 +153,8 @@ async def create_batch(
     if isinstance(tasks, TaskDirectory):  # tasks known only from the catalog: read it if needed
         await tasks.ensure(conn, {job.task for job in request.jobs})
     new_jobs = prepare_batch(request.jobs, tasks=tasks)
+    if callbacks is not None:
+        await check_callbacks(new_jobs, callbacks, batch=True)
     key = idempotency.claim_for(
         idempotency_key,
         scope=created_by,

@@ -96,6 +96,11 @@ class CatalogTask:
             hard=self.current.time_limit_seconds, soft=self.current.soft_time_limit_seconds
         )
 
+    @property
+    def callback_url(self) -> str | None:
+        """None: a task's default webhook is applied where its code is imported (not published)."""
+        return None
+
     def validate(self, args: Any) -> dict[str, Any]:
         """Accept ``args`` when one published version's schema does; else its errors (newest)."""
         first_errors: list[dict[str, Any]] | None = None

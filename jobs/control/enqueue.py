@@ -32,6 +32,8 @@ from jobs.control.actions import JobDetail, get_job
 from jobs.control.catalog import TaskCatalog, TaskDirectory
 from jobs.errors import AlreadyEnqueued, InvalidJobOptions
 from jobs.settings import load_settings
+from jobs.tasks.callback_urls import CallbackPolicy, check_callback_shape
+from jobs.tasks.callback_urls import resolve as resolve_callback
 from jobs.tasks.registry import TaskRegistry, check_priority, check_queue, registry
 from jobs.tasks.time_limits import TimeLimits, job_time_limits
 
@@ -84,6 +86,13 @@ class JobCreate(BaseModel):
         description="Soft limit per attempt in seconds (> 0, at most the hard limit): the task "
         "is told to wrap up. Overrides the task's default.",
     )
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        description="http(s) URL on the allow-list (PGJOBS_CALLBACK_ALLOWED_HOSTS) that gets a "
+        "signed POST when the job reaches a final state; overrides the task's default "
+        "(docs/callbacks.md).",
+    )
 
 
 class TaskDefinition(Protocol):
@@ -97,6 +106,8 @@ class TaskDefinition(Protocol):
     def priority(self) -> int: ...
     @property
     def time_limits(self) -> TimeLimits: ...
+    @property
+    def callback_url(self) -> str | None: ...
     def validate(self, args: Any) -> dict[str, Any]: ...
 
 
@@ -131,6 +142,9 @@ def prepare(request: JobCreate, *, tasks: TaskLookup = registry) -> job_store.Ne
             raise InvalidJobOptions("unique", "give unique or queueing_lock, not both")
         queueing_lock = unique_lock(spec.name, args)
     job_time_limits(spec.time_limits, request.time_limit, request.soft_time_limit)
+    callback_url = request.callback_url or spec.callback_url
+    if callback_url is not None:
+        check_callback_shape(callback_url)
     return job_store.NewJob(
         task=spec.name,
         args=args,
@@ -141,7 +155,25 @@ def prepare(request: JobCreate, *, tasks: TaskLookup = registry) -> job_store.Ne
         queueing_lock=queueing_lock,
         time_limit=request.time_limit,
         soft_time_limit=request.soft_time_limit,
+        callback_url=callback_url,
     )
+
+
+async def check_callbacks(
+    new_jobs: Sequence[job_store.NewJob], policy: CallbackPolicy, *, batch: bool = False
+) -> None:
+    """Refuse jobs whose callback URL the policy does not allow, after DNS (each URL once).
+
+    The API calls it at creation: a 422 naming ``callback_url`` (``jobs.<index>.callback_url``
+    in a batch). Every delivery checks again, since DNS answers change.
+    """
+    checked: set[str] = set()
+    for index, job in enumerate(new_jobs):
+        if job.callback_url is None or job.callback_url in checked:
+            continue
+        field = f"jobs.{index}.callback_url" if batch else "callback_url"
+        await resolve_callback(job.callback_url, policy, field)
+        checked.add(job.callback_url)
 
 
 def unique_lock(task: str, args: dict[str, Any]) -> str:
@@ -208,6 +240,7 @@ async def create_job(
     idempotency_key: str | None = None,
     idempotency_ttl_seconds: float | None = None,
     tasks: TaskRegistry | TaskDirectory = registry,
+    callbacks: CallbackPolicy | None = None,
 ) -> Created:
     """Create one job: validate, then insert it (and claim its key) in one statement.
 
@@ -219,10 +252,14 @@ async def create_job(
     InvalidArguments, InvalidJobOptions or AlreadyEnqueued otherwise; nothing
     is written then. A task known only from the task catalog costs a read of it
     when the cached copy lacks the task (TaskDirectory.ensure).
+    With ``callbacks`` (the API's) a callback URL is checked against
+    the allow-list and after DNS (CallbackRefused, a 422); without, only its shape.
     """
     if isinstance(tasks, TaskDirectory):
         await tasks.ensure(conn, [request.task])
     new_job = prepare(request, tasks=tasks)
+    if callbacks is not None:
+        await check_callbacks([new_job], callbacks)
     key = idempotency.claim_for(
         idempotency_key,
         scope=created_by,
@@ -256,6 +293,7 @@ async def enqueue(
     unique: bool = False,
     time_limit: float | None = None,
     soft_time_limit: float | None = None,
+    callback_url: str | None = None,
     created_by: str | None = "app",
     tasks: TaskRegistry = registry,
     catalog: TaskCatalog | None = None,
@@ -273,6 +311,8 @@ async def enqueue(
     The task need not be imported by the caller: a task some worker published in
     the task catalog is validated against its published JSON Schema (read on
     ``conn`` and cached by the process, or by ``catalog``).
+    A ``callback_url`` is checked for its shape here; its host and addresses at every
+    delivery (a refused one ends as a dead letter saying why).
     """
     # model_construct: the fields are the caller's own Python values, checked by prepare()
     # against the task (the HTTP body's own type checks are FastAPI's, before this point).
@@ -288,6 +328,7 @@ async def enqueue(
         unique=unique,
         time_limit=time_limit,
         soft_time_limit=soft_time_limit,
+        callback_url=callback_url,
     )
     directory = TaskDirectory(tasks, catalog if catalog is not None else application_catalog())
     created = await create_job(conn, request, created_by=created_by, tasks=directory)

@@ -25,15 +25,13 @@ from pydantic import BaseModel, ConfigDict
 from db.types import JobStatus
 from jobs.maintenance import rescue, retention
 from jobs.settings import Settings, load_settings
-from jobs.tasks.context import TaskContext, job_pool
+from jobs.tasks.context import SETTINGS_KEY, TaskContext, job_pool
 from jobs.tasks.registry import PRIORITY_MAX, registry
 
 #: The queue of the maintenance tasks, and nothing else (retention relies on it).
 MAINTENANCE_QUEUE = "pgjobs.maintenance"
 RESCUE_TASK = "pgjobs.rescue_stalled_jobs"
 RETENTION_TASK = "pgjobs.prune_finished_jobs"
-#: Key of the worker's :class:`Settings` in procrastinate's ``additional_context``.
-SETTINGS_KEY = "pgjobs.settings"
 
 
 class MaintenanceArgs(BaseModel):

@@ -22,6 +22,8 @@ from db.types import Pool
 LOOP_KEY = "pgjobs.loop"
 #: Key of the running attempt's clock (:class:`jobs.worker.clock.JobClock`) there.
 CLOCK_KEY = "pgjobs.clock"
+#: Key of the worker's :class:`~jobs.settings.Settings` there (jobs/worker/options.py).
+SETTINGS_KEY = "pgjobs.settings"
 #: Seconds a sync task waits for its progress write before giving up on it.
 SYNC_PROGRESS_TIMEOUT = 10.0
 

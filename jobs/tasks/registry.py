@@ -25,6 +25,7 @@ from croniter import croniter
 from pydantic import BaseModel, ValidationError
 
 from jobs.errors import InvalidArguments, InvalidJobOptions, UnknownTask
+from jobs.tasks.callback_urls import check_callback_shape
 from jobs.tasks.retry import RetryPolicy
 from jobs.tasks.time_limits import TimeLimits, check_time_limits
 
@@ -67,6 +68,8 @@ class TaskSpec:
     retry: RetryPolicy | None = None
     #: Default soft/hard time limits of each attempt (a job may override them).
     time_limits: TimeLimits = field(default_factory=TimeLimits)
+    #: Where its jobs' outcomes are POSTed when a job gives no callback_url (docs/callbacks.md).
+    callback_url: str | None = None
 
     @property
     def module(self) -> str:
@@ -124,12 +127,15 @@ class TaskRegistry:
         retry: RetryPolicy | None = None,
         time_limit: float | None = None,
         soft_time_limit: float | None = None,
+        callback_url: str | None = None,
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Declare a task; every option is checked here, so a bad one fails at import.
 
         ``retry``: its :class:`~jobs.tasks.retry.RetryPolicy` (default: never retried).
         ``time_limit`` / ``soft_time_limit``: seconds per attempt (see
         :mod:`jobs.tasks.time_limits`). ``cron``: run it periodically.
+        ``callback_url``: the default webhook of its jobs (its host is checked against
+        the allow-list when a job is created through the API, and at every delivery).
         """
         check_queue(queue)
         check_priority(priority)
@@ -138,6 +144,8 @@ class TaskRegistry:
         if retry is not None and not isinstance(retry, RetryPolicy):
             raise InvalidJobOptions("retry", "must be a jobs.tasks.retry.RetryPolicy")
         limits = check_time_limits(time_limit, soft_time_limit)
+        if callback_url is not None:
+            check_callback_shape(callback_url)
 
         def register(func: Callable[..., Any]) -> Callable[..., Any]:
             if name in self._specs:
@@ -152,6 +160,7 @@ class TaskRegistry:
                 cron=cron,
                 retry=retry,
                 time_limits=limits,
+                callback_url=callback_url,
             )
             return func
 

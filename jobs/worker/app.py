@@ -24,6 +24,7 @@ from procrastinate.psycopg_connector import PsycopgConnector
 
 from db.pool import create_pool
 from db.types import Pool
+from jobs.callbacks import delivery  # noqa: F401  (registers the webhook delivery task)
 from jobs.maintenance import tasks as maintenance  # noqa: F401  (registers maintenance tasks)
 from jobs.settings import Settings, SettingsError, load_settings
 from jobs.tasks.modules import TaskModuleError, load_task_modules

@@ -27,9 +27,8 @@ from procrastinate.worker import Worker
 
 from db import job_store
 from jobs.errors import UnknownTask, type_name
-from jobs.maintenance.tasks import SETTINGS_KEY
 from jobs.settings import Settings
-from jobs.tasks.context import CLOCK_KEY, LOOP_KEY, job_pool
+from jobs.tasks.context import CLOCK_KEY, LOOP_KEY, SETTINGS_KEY, job_pool
 from jobs.tasks.registry import TaskRegistry
 from jobs.tasks.time_limits import TimeLimits
 from jobs.worker.clock import JobClock

@@ -14,8 +14,10 @@ import procrastinate
 from procrastinate.app import WorkerOptions
 from procrastinate.middleware import WorkerMiddleware
 
+from jobs.callbacks import delivery as callbacks
 from jobs.maintenance import tasks as maintenance
 from jobs.settings import Settings
+from jobs.tasks.context import SETTINGS_KEY
 from jobs.worker import liveness, shutdown
 
 #: Worker middleware of the worker lifecycle, innermost last (see each module).
@@ -36,7 +38,7 @@ def worker_options(settings: Settings) -> WorkerOptions:
         "update_heartbeat_interval": settings.worker_heartbeat_seconds,
         "stalled_worker_timeout": STARTUP_PRUNE_FACTOR * settings.worker_stalled_after_seconds,
         "shutdown_graceful_timeout": settings.worker_shutdown_grace_seconds,
-        "additional_context": {maintenance.SETTINGS_KEY: settings},
+        "additional_context": {SETTINGS_KEY: settings},
     }
 
 
@@ -49,3 +51,4 @@ def configure_worker(app: procrastinate.App, settings: Settings) -> None:
     }
     app.worker_defaults.update(options)
     maintenance.schedule(app, settings)
+    callbacks.configure(app, settings)

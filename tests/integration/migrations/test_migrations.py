@@ -26,6 +26,8 @@ PGJOBS_TABLES = {
     "pgjobs_sessions",
     "pgjobs_task_catalog",
     "pgjobs_workers",
+    "pgjobs_callbacks",
+    "pgjobs_callback_attempts",
 }
 
 
