@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import json
+import ssl
 import time
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -107,6 +109,12 @@ def _iso(moment: datetime.datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(datetime.UTC).isoformat()
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context per process: loading the CA bundle costs more than a whole callback."""
+    return httpx.create_ssl_context()
+
+
 async def post(target: Target, content: bytes, headers: dict[str, str], seconds: float) -> int:
     """POST to the checked address (Host and TLS name stay the URL's); returns the status.
 
@@ -121,7 +129,10 @@ async def post(target: Target, content: bytes, headers: dict[str, str], seconds:
     host_header = target.host if target.port == default_port else f"{target.host}:{target.port}"
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
     async with (
-        httpx.AsyncClient(timeout=seconds, follow_redirects=False, trust_env=False) as client,
+        # a client per attempt: no connection is shared between hosts that resolve alike
+        httpx.AsyncClient(
+            timeout=seconds, follow_redirects=False, trust_env=False, verify=_tls()
+        ) as client,
         asyncio.timeout(seconds),
     ):
         response = await client.post(
