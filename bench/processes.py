@@ -24,9 +24,10 @@ from collections.abc import Callable
 
 import psycopg
 
-from bench.harness import ROOT, scratch_database
+from bench.harness import scratch_database
+from harness.heavy_app import QUEUE, heavy
+from harness.processes import ROOT
 from jobs.control.enqueue import enqueue
-from tests.acceptance.heavy_app import QUEUE, heavy
 
 SETUPS: dict[str, list[list[str]]] = {
     "--processes 2": [["--processes", "2"]],
@@ -66,7 +67,7 @@ def drain(database_url: str, flags: list[list[str]], jobs: int, cpu_seconds: flo
     job_ids = asyncio.run(fill(database_url, jobs, cpu_seconds))
     supervisors = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.acceptance.heavy_worker", "--concurrency", "1",
+            [sys.executable, "-m", "harness.heavy_worker", "--concurrency", "1",
              "--queues", QUEUE, *extra],
             cwd=ROOT,
             env=worker_env(database_url),

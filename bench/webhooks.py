@@ -24,8 +24,9 @@ import time
 import httpx
 import psycopg
 
-from bench.harness import ROOT, api_server, scratch_database
-from tests.integration.jobs.callbacks.receiver import Receiver
+from bench.harness import api_server, scratch_database
+from harness.processes import ROOT
+from harness.webhook_receiver import Receiver
 
 SECRET = "bench-secret-0123456789"
 

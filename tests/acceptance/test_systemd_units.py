@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.acceptance.stack import ROOT
+from harness.processes import ROOT
 
 UNITS = ROOT / "scripts" / "systemd"
 

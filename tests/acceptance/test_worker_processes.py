@@ -1,7 +1,7 @@
 """``pgjobs worker --processes N`` and recycling, with real processes on a real Postgres.
 
 Workers are ``pgjobs worker`` itself (its CLI, supervisor and settings) over the
-test app of :mod:`tests.acceptance.heavy_app`, whose ``heavy.leak`` task keeps
+test app of :mod:`harness.heavy_app`, whose ``heavy.leak`` task keeps
 memory forever on purpose.
 """
 
@@ -18,10 +18,11 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
+from harness.conditions import wait_for
+from harness.heavy_app import QUEUE, heavy
+from harness.processes import ROOT, alive, children
+from harness.stack import Stack
 from jobs.control.enqueue import enqueue
-from tests.acceptance.heavy_app import QUEUE, heavy
-from tests.acceptance.stack import ROOT, Stack, wait_for
-from tests.faults.cluster import alive, children
 
 #: Short liveness intervals so heartbeats (which carry each process' figures) come every second.
 FAST = {
@@ -44,7 +45,7 @@ class Workers:
     def start(self, *flags: str, **env: str) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "tests.acceptance.heavy_worker", *flags],
+                [sys.executable, "-m", "harness.heavy_worker", *flags],
                 cwd=ROOT,
                 env=self.stack.env(**{**FAST, **env}),
                 stdout=log,

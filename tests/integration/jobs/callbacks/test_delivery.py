@@ -1,5 +1,6 @@
-"""Completion webhooks end to end: API -> job -> completion -> durable delivery -> a real HTTP
-receiver (tests/.../receiver.py, written from docs/callbacks.md) -> attempts in API and SQL."""
+"""Completion webhooks end to end: API -> job -> completion -> durable delivery -> a real
+HTTP receiver (harness/webhook_receiver.py, written from docs/callbacks.md) -> attempts shown
+in the API, the dashboard and SQL."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import httpx
 import psycopg
 import pytest
 
+from harness.webhook_receiver import HANG, Receiver
 from jobs.settings import Settings
 from tests.integration.helpers import run_worker_until
-from tests.integration.jobs.callbacks.receiver import HANG, Receiver
 
 Conn = psycopg.AsyncConnection[Any]
 SECRET = "a-test-secret-of-some-length"

@@ -1,6 +1,6 @@
 """A worker app of test-only tasks for processes and recycling: a task that leaks on purpose.
 
-Workers run it through ``python -m tests.acceptance.heavy_worker`` (``pgjobs
+Workers run it through ``python -m harness.heavy_worker`` (``pgjobs
 worker`` itself, pointed at this app); the tests create jobs with
 ``enqueue(..., tasks=heavy)``.
 """
