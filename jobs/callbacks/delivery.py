@@ -27,7 +27,6 @@ import time
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import procrastinate
 from pydantic import BaseModel, ConfigDict
 
@@ -112,6 +111,8 @@ def _iso(moment: datetime.datetime | None) -> str | None:
 @functools.cache
 def _tls() -> ssl.SSLContext:
     """One TLS context per process: loading the CA bundle costs more than a whole callback."""
+    import httpx
+
     return httpx.create_ssl_context()
 
 
@@ -119,7 +120,11 @@ async def post(target: Target, content: bytes, headers: dict[str, str], seconds:
     """POST to the checked address (Host and TLS name stay the URL's); returns the status.
 
     ``seconds`` bounds the whole attempt, however slowly the receiver trickles its answer.
+    httpx is imported here, not with the module: importing it loads its command line's
+    libraries too, which the API process (it registers this task) never needs.
     """
+    import httpx
+
     parts = urlsplit(target.url)
     address = f"[{target.address}]" if target.address.version == 6 else str(target.address)
     pinned = urlunsplit(
@@ -157,6 +162,8 @@ def _settings(ctx: TaskContext) -> Settings:
 )
 async def deliver_callback(ctx: TaskContext, args: DeliveryArgs) -> dict[str, Any]:
     """POST a finished job's outcome to its callback_url, signed; retried until a 2xx."""
+    import httpx
+
     settings = _settings(ctx)
     pool = job_pool(ctx.procrastinate)
     async with pool.connection() as conn:
