@@ -49,11 +49,12 @@ class InvalidJobOptions(JobsError):
         super().__init__(f"{field}: {message}")
 
 
-class ResultTooLarge(JobsError):
+class ResultTooLarge(Exception):
     """A task returned a result larger than ``PGJOBS_MAX_RESULT_BYTES``: the attempt fails.
 
     Never retried (the task would return the same): store the artifact elsewhere
-    and return its location.
+    and return its location. Raised in workers, stored on the job; no request ever
+    answers with it (so it is no :class:`JobsError`, the API's error table).
     """
 
     def __init__(self, size: int, limit: int) -> None:
