@@ -38,7 +38,7 @@ from jobs.tasks.context import SETTINGS_KEY, TaskContext, job_pool
 from jobs.tasks.registry import registry
 from jobs.tasks.retry import RetryPolicy, ShutdownRetry
 
-#: Keep in sync with migrations/versions/pgjobs_0010_callbacks.py (tests check it).
+#: Keep in sync with migrations/versions/pgjobs_0010_callbacks.py (delivery tests fail if not).
 CALLBACK_QUEUE = "pgjobs.callbacks"
 DELIVER_TASK = "pgjobs.deliver_callback"
 #: Error texts stored per attempt are cut to this many characters.

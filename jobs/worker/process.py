@@ -22,9 +22,9 @@ from procrastinate.psycopg_connector import PsycopgConnector
 from procrastinate.worker import Worker
 
 from db.types import Pool
-from jobs.maintenance.tasks import SETTINGS_KEY
 from jobs.settings import Settings, load_settings
 from jobs.tasks.catalog import CatalogPublisher
+from jobs.tasks.context import SETTINGS_KEY
 from jobs.tasks.registry import TaskRegistry
 from jobs.worker import unavailable
 from jobs.worker.job_manager import JobManager

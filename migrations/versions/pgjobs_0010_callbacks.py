@@ -28,7 +28,7 @@ down_revision = "pgjobs_0009"
 branch_labels = None
 depends_on = None
 
-#: Keep in sync with jobs/callbacks/delivery.py (tests check it).
+#: Keep in sync with jobs/callbacks/delivery.py (the delivery tests fail otherwise).
 QUEUE = "pgjobs.callbacks"
 TASK = "pgjobs.deliver_callback"
 
