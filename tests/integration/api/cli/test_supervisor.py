@@ -44,6 +44,14 @@ name = os.environ["PROCRASTINATE_WORKER_NAME"]
 def note(event):
     log.write(f"{event} {time.time()} {os.getpid()} {name}\\n")
 mode = os.environ["MODE"]
+# signal handlers before "start": a test signals as soon as it sees it
+if mode == "stubborn":
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+if mode == "graceful":
+    def stop(signum, frame):
+        note("term")
+        sys.exit(0)
+    signal.signal(signal.SIGTERM, stop)
 note("start")
 if mode == "retires" and not os.path.exists(os.environ["CHILD_LOG"] + ".retired"):
     open(os.environ["CHILD_LOG"] + ".retired", "w").close()
@@ -56,13 +64,6 @@ if mode == "crash":
     sys.exit(1)
 if mode == "usage":
     sys.exit(2)
-if mode == "stubborn":
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-if mode == "graceful":
-    def stop(signum, frame):
-        note("term")
-        sys.exit(0)
-    signal.signal(signal.SIGTERM, stop)
 if mode == "runs-then-crashes":
     time.sleep(float(os.environ["RUN_SECONDS"]))
     note("exit")
