@@ -7,8 +7,9 @@ How fast something happens is measured in ``bench/``.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -33,3 +34,21 @@ def wait_for(
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what or probe}: last={last!r}")
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T | None]],
+    *,
+    within: float = DEFAULT_TIMEOUT,
+    interval: float = 0.05,
+    what: str = "",
+) -> T:
+    """:func:`wait_for` inside an event loop: await ``probe`` until it returns a truthy value."""
+    deadline = time.monotonic() + within
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"timed out after {within}s waiting for {what or probe}: last={last!r}")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from harness.conditions import wait_for
+from harness.conditions import DEFAULT_TIMEOUT, wait_for
 from harness.processes import ROOT, free_port
 
 
@@ -56,7 +56,7 @@ class Stack:
 
     def _api_up(self) -> bool:
         try:
-            return httpx.get(self.base_url + "/health", timeout=1).status_code in (200, 503)
+            return httpx.get(self.base_url + "/health", timeout=5).status_code in (200, 503)
         except httpx.HTTPError:
             return False
 
@@ -77,7 +77,7 @@ class Stack:
         self.workers.append(self._spawn(command, log_name, **env))
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.base_url, timeout=10)
+        return httpx.Client(base_url=self.base_url, timeout=DEFAULT_TIMEOUT)
 
     def logs(self) -> str:
         return "\n".join(

@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from harness.conditions import DEFAULT_TIMEOUT
+
 
 @dataclass(frozen=True)
 class Message:
@@ -45,13 +47,15 @@ async def messages(response: httpx.Response) -> AsyncIterator[Message]:
             fields[name] = value
 
 
-async def next_message(stream: AsyncIterator[Message], within: float = 10.0) -> Message:
+async def next_message(stream: AsyncIterator[Message], within: float = DEFAULT_TIMEOUT) -> Message:
     async with asyncio.timeout(within):
         return await anext(stream)
 
 
 async def collect_until(
-    stream: AsyncIterator[Message], done: Callable[[Message], bool], within: float = 10.0
+    stream: AsyncIterator[Message],
+    done: Callable[[Message], bool],
+    within: float = DEFAULT_TIMEOUT,
 ) -> list[Message]:
     """Messages up to and including the first one ``done`` accepts; fails after ``within`` s."""
     received: list[Message] = []

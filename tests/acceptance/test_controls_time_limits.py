@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from harness.conditions import wait_for
+from harness.conditions import DEFAULT_TIMEOUT, wait_for
 from harness.stack import Stack
 from jobs.control.enqueue import enqueue
 from tests.acceptance.controls_app import controls
@@ -48,7 +48,7 @@ def test_stuck_sync_task_fails_and_its_worker_stops_itself(stack: Stack) -> None
     assert "threading.Event().wait(args.seconds)" in traceback
     # the thread is still blocked (600 s) and cannot be killed: the process must still exit
     try:
-        returncode = worker.wait(timeout=30)
+        returncode = worker.wait(timeout=DEFAULT_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise AssertionError("the worker kept running with an abandoned thread") from None
     assert returncode == 0

@@ -21,7 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from harness.conditions import wait_for
+from harness.conditions import DEFAULT_TIMEOUT, wait_for
 from harness.processes import ROOT
 from harness.stack import Stack
 
@@ -37,7 +37,7 @@ pytestmark = [
 
 CHROMIUM = "/usr/bin/chromium"
 #: Generous for a loaded machine; every wait ends as soon as its condition holds.
-UPDATE_TIMEOUT_MS = 20_000
+UPDATE_TIMEOUT_MS = int(DEFAULT_TIMEOUT * 1000)
 
 
 @pytest.fixture(scope="module")

@@ -96,7 +96,6 @@ def test_running_async_job_is_aborted_on_cancel(stack: Stack) -> None:
         assert client.post(f"/jobs/{created['id']}/cancel").json()["abort_requested"] is True
         job = wait_for(
             lambda: _job_in(client, created["id"], "aborted", "succeeded", "failed"),
-            timeout=10,
             what="the job to be aborted",
         )
     assert job["status"] == "aborted"

@@ -1,22 +1,20 @@
 """200 live streams on one API process while jobs run: every client sees every change, in order.
 
 One uvicorn process (one LISTEN connection) serves 180 one-job streams (9 per
-job) and 20 all-jobs streams while a procrastinate worker runs the jobs.
+job) and 20 all-jobs streams while a procrastinate worker runs the jobs. How soon
+events arrive is measured by ``bench/observability.py latency``, not here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import datetime
-import statistics
-import time
 from collections import defaultdict
 from typing import Any
 
 import httpx
 import pytest
 
-from harness.conditions import wait_for
+from harness.conditions import DEFAULT_TIMEOUT, wait_for
 from harness.stack import Stack
 from tests.sse import Message, messages, next_message
 
@@ -30,19 +28,19 @@ EXPECTED = ["deferred", "started", "progress", "progress", "progress", "succeede
 
 
 class Received:
-    """What one client got: messages, with the time each arrived."""
+    """What one client got, in order."""
 
     def __init__(self) -> None:
-        self.messages: list[tuple[float, Message]] = []
+        self.messages: list[Message] = []
         self.succeeded: set[int] = set()
 
     def add(self, message: Message) -> None:
-        self.messages.append((time.time(), message))
+        self.messages.append(message)
         if message.json["type"] == "succeeded":
             self.succeeded.add(message.json["job_id"])
 
     def types_of(self, job_id: int) -> list[str]:
-        return [m.json["type"] for _, m in self.messages if m.json["job_id"] == job_id]
+        return [m.json["type"] for m in self.messages if m.json["job_id"] == job_id]
 
 
 async def _follow(
@@ -55,7 +53,7 @@ async def _follow(
     async with http.stream("GET", path) as response:
         assert response.status_code == 200
         stream = messages(response)
-        first = await next_message(stream, within=30)
+        first = await next_message(stream)
         if first.event == "message":
             received.add(first)
         connected.set()
@@ -71,7 +69,9 @@ async def test_two_hundred_clients_on_one_process_see_every_change_in_order(
     stack.start_api()
     job_ids: list[int] = []
     limits = httpx.Limits(max_connections=BROAD_CLIENTS + JOBS * CLIENTS_PER_JOB + 10)
-    async with httpx.AsyncClient(base_url=stack.base_url, timeout=60, limits=limits) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.base_url, timeout=DEFAULT_TIMEOUT, limits=limits
+    ) as http:
         for n in range(JOBS):
             created = await http.post(
                 "/jobs",
@@ -112,39 +112,27 @@ async def test_two_hundred_clients_on_one_process_see_every_change_in_order(
                     )
                 )
             )  # fmt: skip
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(DEFAULT_TIMEOUT):
             await asyncio.gather(*(event.wait() for event in connections))
         live_clients = (await http.get("/metrics")).text
         assert f"pgjobs_live_clients {len(tasks)}.0" in live_clients
 
         stack.start_worker("--concurrency", "10")
-        async with asyncio.timeout(45):
+        async with asyncio.timeout(DEFAULT_TIMEOUT):
             await asyncio.gather(*tasks)
         timelines = {
             job_id: (await http.get(f"/jobs/{job_id}")).json()["events"] for job_id in job_ids
         }
 
-    latencies: list[float] = []
     for job_id in job_ids:
         states = [event["type"] for event in timelines[job_id]]
         assert states == [t for t in EXPECTED if t != "progress"], states
         for received in one_job[job_id]:
             assert received.types_of(job_id) == EXPECTED
-            percents = [m.json.get("percent") for _, m in received.messages]
+            percents = [m.json.get("percent") for m in received.messages]
             percents = [p for p in percents if p is not None]
             assert percents == sorted(percents)
             assert len(percents) == 3
         for received in broad:
             assert received.types_of(job_id) == EXPECTED[1:]  # these streams began later
-    for received in [*broad, *(r for clients in one_job.values() for r in clients)]:
-        for arrived, message in received.messages:
-            if message.json["type"] in ("started", "succeeded"):
-                at = datetime.datetime.fromisoformat(message.json["at"]).timestamp()
-                latencies.append(arrived - at)
-    latencies.sort()
-    p50 = statistics.median(latencies)
-    p99 = latencies[int(len(latencies) * 0.99)]
-    print(f"SSE delivery after the event's transaction began: p50 {p50 * 1000:.0f} ms, "
-          f"p99 {p99 * 1000:.0f} ms over {len(latencies)} deliveries")  # fmt: skip
-    assert p99 < 1.0, f"p99 delivery {p99:.3f}s"
     wait_for(lambda: stack.api is not None and stack.api.poll() is None, what="the API alive")

@@ -11,6 +11,7 @@ from typing import Any
 import procrastinate
 import psycopg
 
+from harness.conditions import DEFAULT_TIMEOUT
 from jobs.settings import Settings
 from jobs.tasks.registry import TaskRegistry
 from jobs.worker.app import build_app
@@ -39,7 +40,7 @@ async def run_worker_until(
     settings: Settings,
     done: Callable[[], Awaitable[bool]],
     *,
-    deadline_seconds: float = 20.0,
+    deadline_seconds: float = DEFAULT_TIMEOUT,
     tasks: TaskRegistry | None = None,
     **options: Any,
 ) -> procrastinate.App:

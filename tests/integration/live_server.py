@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from api.app import create_app
 from api.observability import Observability
+from harness.conditions import DEFAULT_TIMEOUT
 from jobs.settings import Settings
 
 
@@ -47,7 +48,7 @@ async def serve(settings: Settings) -> AsyncIterator[LiveServer]:
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
-        async with asyncio.timeout(20):
+        async with asyncio.timeout(DEFAULT_TIMEOUT):
             while not server.started:
                 if task.done():
                     task.result()  # raises what made the server fail to start

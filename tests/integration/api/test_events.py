@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,6 +10,7 @@ import httpx
 import psycopg
 import pytest
 
+from harness.conditions import DEFAULT_TIMEOUT
 from jobs.live.event import EventFilter
 from jobs.live.hub import SubscriptionEnded
 from jobs.live.stream import Cursor
@@ -71,7 +71,7 @@ async def test_job_stream_sends_history_then_every_live_change_in_order(
     assert {m.json["job_id"] for m in received} == {job_id}
 
 
-async def test_all_jobs_stream_delivers_within_a_second_of_commit_and_filters_by_queue(
+async def test_all_jobs_stream_delivers_after_commit_and_filters_by_queue(
     http: httpx.AsyncClient, conn: Conn
 ) -> None:
     async with http.stream("GET", "/events", params={"queue": "llm"}) as response:
@@ -82,15 +82,12 @@ async def test_all_jobs_stream_delivers_within_a_second_of_commit_and_filters_by
             await make_job(conn, "tools.run", {"tool": "elsewhere"})
         async with conn.transaction():
             job = await make_job(conn, "llm.generate", {"prompt": "p"})
-        committed = time.monotonic()
-        message = await next_message(stream, within=5)
-        latency = time.monotonic() - committed
+        message = await next_message(stream)  # how soon: bench/observability.py latency
 
     assert message.json["job_id"] == job.id  # the tools job was filtered out
     assert message.json["type"] == "deferred"
     assert message.json["queue"] == "llm"
     assert message.json["task"] == "llm.generate"
-    assert latency < 1.0, f"delivered {latency:.3f}s after commit"
 
 
 async def test_reconnecting_with_last_event_id_replays_what_was_missed_then_goes_live(
@@ -190,7 +187,7 @@ async def test_a_slow_subscriber_is_dropped_without_holding_up_the_others(
         reader = asyncio.create_task(read(30))
         async with conn.transaction():  # 30 events in one burst, 3 times the buffer
             jobs = [await make_job(conn, "tools.run", {"tool": f"t{n}"}) for n in range(30)]
-        async with asyncio.timeout(10):
+        async with asyncio.timeout(DEFAULT_TIMEOUT):
             await reader
         assert received == [job.id for job in jobs]
         assert slow.ended == "fell behind"
@@ -211,7 +208,7 @@ async def test_listener_reconnects_and_delivers_what_was_committed_meanwhile(
     )
     jobs = [await make_job(conn, "tools.run", {"tool": f"t{n}"}) for n in range(3)]
     received: list[int] = []
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(DEFAULT_TIMEOUT):
         while len(received) < len(jobs):
             delivery = await subscription.next(5)
             if delivery is not None:
@@ -226,7 +223,7 @@ async def test_shutdown_ends_open_streams(live: LiveServer, http: httpx.AsyncCli
         stream = messages(response)
         await next_message(stream)
         live.observability.hub.close()
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(DEFAULT_TIMEOUT):
             rest = [message async for message in stream]
     assert rest == []
     assert (await http.get("/events")).status_code == 503

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +12,7 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from api.app import create_app
+from harness.conditions import eventually
 from jobs.settings import Settings
 from tests.factories import make_job
 from tests.integration.helpers import run_worker_until_idle
@@ -41,12 +41,12 @@ async def scrape_until(
     client: httpx.AsyncClient, name: str, expected: float, **labels: str
 ) -> Samples:
     """Scrape until a figure reaches ``expected`` (worker figures follow committed events)."""
-    async with asyncio.timeout(10):
-        while True:
-            samples = await scrape(client)
-            if value(samples, name, **labels) == expected:
-                return samples
-            await asyncio.sleep(0.05)
+
+    async def reached() -> Samples | None:
+        samples = await scrape(client)
+        return samples if value(samples, name, **labels) == expected else None
+
+    return await eventually(reached, what=f"{name} {labels} to reach {expected}")
 
 
 @pytest.fixture

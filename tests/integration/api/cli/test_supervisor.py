@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,25 +17,30 @@ from pathlib import Path
 
 import pytest
 
-from harness.conditions import wait_for
+from harness.conditions import DEFAULT_TIMEOUT, wait_for
 from harness.processes import ROOT, alive
 
-BACKOFF = "Backoff(initial=0.2, factor=2, maximum=0.8, healthy_after=1.5)"
-
-#: Runs a Supervisor over the child given as arguments, with short delays.
-DRIVER = f"""
+#: Runs a Supervisor over the child given as arguments, with short delays (0.2, 0.4, 0.8 s).
+DRIVER = """
 import logging, os, sys
 from api.cli.supervisor import Backoff, Supervisor
 logging.basicConfig(level=logging.INFO, format="supervisor: %(message)s")
 stop_timeout = float(os.environ["STOP_TIMEOUT"])
 processes = int(os.environ.get("PROCESSES", "1"))
+healthy_after = float(os.environ["HEALTHY_AFTER"])
+backoff = Backoff(initial=0.2, factor=2, maximum=0.8, healthy_after=healthy_after)
 sys.exit(
     Supervisor(
-        sys.argv[1:], stop_timeout=stop_timeout, backoff={BACKOFF}, processes=processes,
+        sys.argv[1:], stop_timeout=stop_timeout, backoff=backoff, processes=processes,
         name="test",
     ).run()
 )
 """
+
+#: The supervisor's log line for a restart it scheduled: which worker, which restart, the delay.
+RESTART = re.compile(
+    r"worker (\S+) exited with status -?\d+ after [\d.]+ s; restart (\d+) in ([\d.]+) s"
+)
 
 #: A stand-in worker: logs "<event> <time> <pid> <name>" lines; MODE says how it behaves.
 CHILD = """
@@ -77,21 +83,40 @@ class Supervised:
     def __init__(self, tmp_path: Path) -> None:
         self.log = tmp_path / "child.log"
         self.log.touch()
+        self.supervisor_log = tmp_path / "supervisor.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, mode: str, *, stop_timeout: float = 10.0, **env: str) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", DRIVER, sys.executable, "-c", CHILD],
-            cwd=ROOT,
-            env={
-                **os.environ,
-                "PYTHONPATH": str(ROOT),
-                "MODE": mode,
-                "CHILD_LOG": str(self.log),
-                "STOP_TIMEOUT": str(stop_timeout),
-                **env,
-            },
-        )
+    def start(
+        self, mode: str, *, stop_timeout: float = 10.0, healthy_after: float = 60.0, **env: str
+    ) -> None:
+        """Run the supervisor over a stand-in in ``mode``. By default no run counts as healthy
+        (however slowly a loaded machine starts Python), so delays only grow."""
+        with self.supervisor_log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", DRIVER, sys.executable, "-c", CHILD],
+                cwd=ROOT,
+                env={
+                    **os.environ,
+                    "PYTHONPATH": str(ROOT),
+                    "MODE": mode,
+                    "CHILD_LOG": str(self.log),
+                    "STOP_TIMEOUT": str(stop_timeout),
+                    "HEALTHY_AFTER": str(healthy_after),
+                    **env,
+                },
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def restart_delays(self, name: str = "test#1") -> list[float]:
+        """The delays the supervisor chose for worker ``name``, from its log, in order."""
+        found = [
+            (int(number), float(delay))
+            for worker, number, delay in RESTART.findall(self.supervisor_log.read_text())
+            if worker == name
+        ]
+        assert [number for number, _ in found] == list(range(1, len(found) + 1)), found
+        return [delay for _, delay in found]
 
     def events(self, kind: str, name: str | None = None) -> list[tuple[float, int]]:
         lines = [line.split() for line in self.log.read_text().splitlines()]
@@ -105,7 +130,7 @@ class Supervised:
         assert self.process is not None
         self.process.send_signal(signum)
 
-    def wait(self, seconds: float = 20.0) -> int:
+    def wait(self, seconds: float = DEFAULT_TIMEOUT) -> int:
         assert self.process is not None
         return self.process.wait(timeout=seconds)
 
@@ -131,31 +156,38 @@ def test_a_crashing_worker_is_restarted_with_growing_capped_delays(
     supervised: Supervised,
 ) -> None:
     supervised.start("crash")
-    wait_for(lambda: len(supervised.events("start")) >= 5, timeout=30, what="5 starts")
+    wait_for(lambda: len(supervised.events("start")) >= 5, what="5 starts")
     supervised.signal(signal.SIGTERM)
     # stopped while waiting to restart (0), or with a worker that exited (1) or got the SIGTERM
     assert supervised.wait() in (0, 1, 128 + signal.SIGTERM)
     restarts = len(supervised.events("start"))
+    delays = supervised.restart_delays()
+    assert delays[:4] == [0.2, 0.4, 0.8, 0.8]  # it grew, up to its cap
+    assert set(delays[4:]) <= {0.8}
     starts = [at for at, _ in supervised.events("start")]
     gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
-    # each gap is the backoff delay plus a Python start-up: 0.2, 0.4, 0.8, 0.8, ...
-    for gap, delay in zip(gaps, [0.2, 0.4, 0.8, 0.8], strict=False):
-        assert delay <= gap < delay + 2.0, gaps
-    assert gaps[2] > gaps[0] + 0.3, gaps  # it grew
+    # and each was waited: a gap is the delay plus a Python start-up (how long that takes is
+    # the loaded machine's business, not asserted)
+    for gap, delay in zip(gaps, delays, strict=False):
+        assert delay <= gap, (gaps, delays)
     time.sleep(1.0)  # pacing: longer than the longest delay, so a restart would show
     assert len(supervised.events("start")) == restarts
 
 
 def test_a_healthy_run_resets_the_backoff(supervised: Supervised) -> None:
-    supervised.start("runs-then-crashes", RUN_SECONDS="1.6")
-    wait_for(lambda: len(supervised.events("start")) >= 4, timeout=40, what="4 starts")
+    # each run lasts 1.6 s at least, longer than healthy_after, however loaded the machine
+    supervised.start("runs-then-crashes", healthy_after=1.5, RUN_SECONDS="1.6")
+    wait_for(lambda: len(supervised.events("start")) >= 4, what="4 starts")
     supervised.signal(signal.SIGTERM)
     supervised.wait()
+    # every run outlived healthy_after: each restart waits the initial delay, never more
+    delays = supervised.restart_delays()
+    assert len(delays) >= 3
+    assert set(delays) == {0.2}
     exits = [at for at, _ in supervised.events("exit")]
     starts = [at for at, _ in supervised.events("start")]
-    # every run outlived healthy_after: each restart waits the initial delay, never more
     for exited, restarted in zip(exits, starts[1:], strict=False):
-        assert 0.2 <= restarted - exited < 0.2 + 1.5
+        assert restarted - exited >= 0.2
 
 
 def test_sigterm_is_forwarded_and_nothing_is_restarted(supervised: Supervised) -> None:
@@ -187,7 +219,7 @@ def test_a_worker_ignoring_sigterm_is_killed_after_the_stop_timeout(
     started = time.monotonic()
     supervised.signal(signal.SIGTERM)
     assert supervised.wait() == 128 + signal.SIGKILL
-    assert 0.5 <= time.monotonic() - started < 10
+    assert time.monotonic() - started >= 0.5  # it gave the worker its stop timeout first
     assert not alive(pid)
 
 
@@ -214,16 +246,18 @@ def test_each_process_is_named_and_restarted_on_its_own(supervised: Supervised) 
             len(supervised.events("start", "test#1")) >= 4
             and len(supervised.events("start", "test#2")) >= 4
         ),
-        timeout=30,
         what="both slots restarted twice",
     )
     supervised.signal(signal.SIGTERM)
     supervised.wait()
     for name in ("test#1", "test#2"):
+        # each slot has its own backoff: 0.1 s of run, then 0.2, 0.4, 0.8 ... of delay
+        delays = supervised.restart_delays(name)
+        assert delays[:3] == [0.2, 0.4, 0.8], (name, delays)
         starts = [at for at, _ in supervised.events("start", name)]
         gaps = [later - earlier for earlier, later in itertools.pairwise(starts)]
-        # each slot has its own backoff: 0.1 s of run, then 0.2, 0.4, 0.8 ... of delay
-        assert gaps[2] > gaps[0] + 0.3, (name, gaps)
+        for gap, delay in zip(gaps, delays, strict=False):
+            assert delay <= gap, (name, gaps, delays)
 
 
 def test_sigterm_reaches_every_process(supervised: Supervised) -> None:
@@ -242,8 +276,11 @@ def test_a_retiring_process_is_replaced_at_once_and_may_finish(supervised: Super
     (first_start, first), (second_start, second) = supervised.events("start")
     assert second != first
     assert alive(first)  # the replacement runs while the retiring one drains
-    assert second_start - first_start < 2
-    wait_for(lambda: supervised.events("exit"), what="the retiring worker to exit")
+    ((retired_at, retired),) = wait_for(
+        lambda: supervised.events("exit"), what="the retiring worker to exit"
+    )
+    assert retired == first
+    assert first_start < second_start < retired_at  # replaced at once, not after it exited
     time.sleep(1.0)  # pacing: a (wrong) restart after the planned exit would show up
     assert len(supervised.events("start")) == 2
     supervised.signal(signal.SIGTERM)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -223,15 +222,12 @@ async def test_batches_have_their_own_body_limit(settings: Settings, conn: Conn)
 async def test_10000_jobs_are_one_statement_one_round_trip(database_url: str, conn: Conn) -> None:
     requests = [JobCreate(task="agents.run", args=agent(n)["args"]) for n in range(MAX)]
     async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as app_conn:
-        started = time.perf_counter()
-        with wire_log(app_conn) as wire:
+        with wire_log(app_conn) as wire:  # how fast: bench/batch_create.py
             created = await batches.create_batch(
                 app_conn, BatchCreate(jobs=requests), created_by="test"
             )
-        elapsed = time.perf_counter() - started
     assert isinstance(created, batches.CreatedBatch)
     assert (wire.round_trips, wire.queries) == (1, ["job_defer_many"])
-    assert elapsed < 30, f"{elapsed:.1f}s for {MAX} jobs"  # about 1 s on a laptop
     assert len(created.job_ids) == MAX
     assert await count(conn, "procrastinate_jobs") == MAX
     assert (

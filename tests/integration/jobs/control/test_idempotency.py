@@ -13,6 +13,7 @@ import pytest
 
 from api.app import create_app
 from db.types import Connection
+from harness.conditions import eventually
 from jobs.control import idempotency
 from jobs.control.enqueue import JobCreate, defer_prepared, enqueue, prepare
 from jobs.errors import AlreadyEnqueued
@@ -187,16 +188,16 @@ async def _claim_and_hold(database_url: str, key: str) -> tuple[Conn, int]:
 
 async def _wait_until_blocked(conn: Conn) -> None:
     """Wait until some other session waits on a lock (the request racing the holder)."""
-    for _ in range(500):
+
+    async def blocked() -> bool:
         cursor = await conn.execute(
             "SELECT count(*) FROM pg_stat_activity"
             " WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )
         row = await cursor.fetchone()
-        if row is not None and row[0] > 0:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("the request never waited for the key's holder")
+        return row is not None and row[0] > 0
+
+    await eventually(blocked, interval=0.01, what="the request to wait for the key's holder")
 
 
 async def test_a_request_waiting_on_the_key_replays_the_holder_once_it_commits(

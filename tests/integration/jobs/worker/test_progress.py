@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 
+from harness.conditions import DEFAULT_TIMEOUT
 from jobs.settings import Settings
 from tests.factories import make_job
 from tests.integration.helpers import run_worker_until_idle
@@ -21,7 +22,7 @@ async def test_progress_is_notified_on_its_channel(conn: Conn, settings: Setting
 
     async def collect() -> list[dict[str, Any]]:
         received = []
-        async for notify in conn.notifies(timeout=10, stop_after=2):
+        async for notify in conn.notifies(timeout=DEFAULT_TIMEOUT, stop_after=2):
             received.append(json.loads(notify.payload))
         return received
 

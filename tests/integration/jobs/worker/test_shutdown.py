@@ -8,13 +8,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import psycopg
 import pytest
 
+from harness.conditions import eventually
 from harness.stack import Stack
 from jobs.maintenance import rescue
 from jobs.settings import Settings
@@ -34,18 +35,6 @@ def stack(database_url: str, tmp_path: Path) -> Iterator[Stack]:
         yield running
     finally:
         running.close()
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], within: float, what: str) -> T:
-    """Poll ``probe`` until it returns something truthy; fail after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {within}s waiting for {what}: last={last!r}")
 
 
 async def job_state(conn: Conn, job_id: int) -> dict[str, Any]:
@@ -69,14 +58,14 @@ async def running(conn: Conn, job_id: int) -> dict[str, Any] | None:
     return state if state["status"] == "doing" else None
 
 
-async def exited(process: subprocess.Popen[bytes], within: float) -> int:
+async def exited(process: subprocess.Popen[bytes], within: float = 60) -> int:
     """The process's exit status, once it exited (within ``within`` seconds)."""
 
     async def probe() -> tuple[int] | None:
         status = process.poll()
         return None if status is None else (status,)
 
-    (status,) = await eventually(probe, within, "the worker to exit")
+    (status,) = await eventually(probe, within=within, what="the worker to exit")
     return status
 
 
@@ -85,11 +74,11 @@ async def test_sigterm_lets_a_running_job_finish_and_starts_nothing_new(
 ) -> None:
     long_job = await make_job(conn, "agents.run", {**AGENT, "steps": 5, "seconds_per_step": 0.4})
     worker = stack.start_worker("--concurrency", "1", PGJOBS_WORKER_SHUTDOWN_GRACE_SECONDS="30")
-    await eventually(lambda: running(conn, long_job.id), 30, "the long job to start")
+    await eventually(lambda: running(conn, long_job.id), what="the long job to start")
     queued = [await make_job(conn, "agents.run", AGENT) for _ in range(3)]
 
     worker.send_signal(signal.SIGTERM)
-    assert await exited(worker, 30) == 0, stack.logs()
+    assert await exited(worker) == 0, stack.logs()
 
     assert (await job_state(conn, long_job.id))["status"] == "succeeded"
     for job in queued:
@@ -112,10 +101,10 @@ async def test_a_job_outlasting_the_grace_period_is_requeued_for_another_worker(
 ) -> None:
     job = await make_job(conn, task, args)
     first = stack.start_worker(PGJOBS_WORKER_SHUTDOWN_GRACE_SECONDS="1")
-    started = await eventually(lambda: running(conn, job.id), 30, "the job to start")
+    started = await eventually(lambda: running(conn, job.id), what="the job to start")
 
     first.send_signal(signal.SIGTERM)
-    assert await exited(first, 30) == 0, stack.logs()
+    assert await exited(first) == 0, stack.logs()
 
     state = await job_state(conn, job.id)
     assert state["status"] == "todo", stack.logs()
@@ -134,7 +123,7 @@ async def test_a_job_outlasting_the_grace_period_is_requeued_for_another_worker(
             now if now["status"] == "doing" and now["worker_id"] != started["worker_id"] else None
         )
 
-    await eventually(taken_by_another_worker, 30, "another worker to run the job")
+    await eventually(taken_by_another_worker, what="another worker to run the job")
 
 
 def spawn_pgjobs_worker(database_url: str, log_path: Path) -> subprocess.Popen[bytes]:
@@ -156,9 +145,9 @@ async def test_pgjobs_worker_forwards_sigterm_and_exits_with_its_worker(
     job = await make_job(conn, "agents.run", {**AGENT, "steps": 100, "seconds_per_step": 0.2})
     supervisor = spawn_pgjobs_worker(database_url, tmp_path / "pgjobs-worker.log")
     try:
-        await eventually(lambda: running(conn, job.id), 30, "the job to start")
+        await eventually(lambda: running(conn, job.id), what="the job to start")
         supervisor.send_signal(signal.SIGTERM)
-        assert await exited(supervisor, 30) == 0
+        assert await exited(supervisor) == 0
         state = await job_state(conn, job.id)
         assert (state["status"], state["attempts_log"]) == (
             "todo",
@@ -183,7 +172,7 @@ async def test_a_stopping_worker_keeps_heartbeating_until_its_jobs_are_done(
         PGJOBS_WORKER_HEARTBEAT_SECONDS="0.5",
         PGJOBS_WORKER_STALLED_AFTER_SECONDS="2",
     )
-    await eventually(lambda: running(conn, job.id), 30, "the job to start")
+    await eventually(lambda: running(conn, job.id), what="the job to start")
     worker.send_signal(signal.SIGTERM)
     policy = rescue.RescuePolicy(stalled_after=2.0, max_attempts=3)
     app = build_app(settings)
@@ -191,5 +180,5 @@ async def test_a_stopping_worker_keeps_heartbeating_until_its_jobs_are_done(
     while time.monotonic() < deadline:
         await asyncio.sleep(0.5)  # pacing: look at it several times while it finishes
         assert (await rescue.rescue_stalled_jobs(conn, app, policy)).jobs == {}
-    assert await exited(worker, 30) == 0, stack.logs()
+    assert await exited(worker) == 0, stack.logs()
     assert (await job_state(conn, job.id))["status"] == "succeeded"

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from pydantic import BaseModel
 
+from harness.conditions import DEFAULT_TIMEOUT
 from jobs.control.enqueue import enqueue
 from jobs.settings import Settings
 from jobs.tasks.context import SyncTaskContext, TaskContext
@@ -235,7 +236,7 @@ async def test_stuck_sync_task_fails_at_its_hard_limit_and_frees_its_slot(
     assert "release.wait(args.seconds)" in stuck_body["error"]["traceback"]
     assert (await _get(client, later.id))["status"] == "succeeded"
     release.set()
-    abandoned[0].join(timeout=5)
+    abandoned[0].join(timeout=DEFAULT_TIMEOUT)
     assert not abandoned[0].is_alive()
 
 
@@ -250,7 +251,8 @@ async def test_worker_stops_itself_when_abandoned_threads_pile_up(
     async with app.open_async():
         # wait=True: only the worker itself can end this call
         await asyncio.wait_for(
-            app.run_worker_async(install_signal_handlers=False, listen_notify=False), timeout=20
+            app.run_worker_async(install_signal_handlers=False, listen_notify=False),
+            timeout=DEFAULT_TIMEOUT,
         )
     body = await _get(client, stuck_job.id)
     assert body["status"] == "failed"
