@@ -4,7 +4,7 @@
 
 An API and one procrastinate worker on a scratch database; the worker polls for
 aborts once an hour, so only LISTEN/NOTIFY can be prompt. For an async job
-(``llm.generate``) and a sync one (``video.transcode``, 50 ms segments: a sync
+(``llm.generate``) and a sync one (``video.transcode``, 60 ms segments: a sync
 task notices an abort between segments), each run starts a job, waits until it
 runs, cancels it and polls ``GET /jobs/{id}`` every 5 ms until it is ``aborted``.
 
@@ -37,7 +37,7 @@ ASYNC_JOB = {
 }
 SYNC_JOB = {
     "task": "video.transcode",
-    "args": {"video_url": "s3://b/v.mov", "duration_seconds": 600, "segments": 12_000},
+    "args": {"video_url": "s3://b/v.mov", "duration_seconds": 600, "segments": 10_000},
 }
 
 
