@@ -69,7 +69,7 @@ def run_media_app(stack: Stack, api: httpx.Client, app: httpx.Client, app_port: 
         except httpx.HTTPError:
             return False
 
-    wait_for(app_up, timeout=30, what="the media app to answer")
+    wait_for(app_up, what="the media app to answer")
 
     created = app.post("/uploads", json={"filename": "standup.m4a", "seconds": 60})
     assert created.status_code == 201, created.text

@@ -187,7 +187,6 @@ def test_processes_are_named_restarted_on_their_own_and_all_drained_by_sigterm(
             )[0][0]
             == 2
         ),
-        timeout=30,
         what="both processes to run a long job",
     )
     pids = workers.children()

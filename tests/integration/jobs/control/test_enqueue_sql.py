@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
 from db.catalog_store import Publisher, catalog_publish
+from harness.conditions import DEFAULT_TIMEOUT
 from jobs.tasks.catalog import published_task
 from jobs.tasks.registry import registry
 from migrations.runner import sqlalchemy_url
@@ -50,7 +51,7 @@ async def test_psycopg_commit_creates_the_job_with_its_record_and_wakes_workers(
         )
         (job_id,) = await cursor.fetchone() or (None,)
         await app_conn.execute("INSERT INTO uploads (job_id) VALUES (%s)", [job_id])
-    notify = await anext(conn.notifies(timeout=5))
+    notify = await anext(conn.notifies(timeout=DEFAULT_TIMEOUT))
     assert f'"job_id": {job_id}' in notify.payload or str(job_id) in notify.payload
     cursor = await conn.execute(
         "SELECT j.queue_name, j.priority, j.args, r.created_by, r.time_limit_seconds,"
