@@ -3,7 +3,7 @@
 Above all the filters of the one job query, shared by ``GET /jobs`` and
 ``/dashboard/jobs``: both take the same names with the same meaning (``status``
 repeated, ``queue``, ``task``, ``text``, ``created_after``, ``created_before``,
-``cursor``), so a dashboard URL and an API URL select the same jobs. A blank
+``maintenance``, ``cursor``), so a dashboard URL and an API URL select the same jobs. A blank
 value means "any", as an HTML form's "any" option sends it.
 """
 
@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BeforeValidator, Field
 
 from db.types import JobStatus
 from jobs.control.query import JobFilter
+from jobs.maintenance.tasks import MAINTENANCE_QUEUE
 
 
 def _blank_is_none(value: Any) -> Any:
@@ -70,7 +71,16 @@ def job_list_query(
         BeforeValidator(_blank_is_none),
         Query(description="next_cursor of the previous page."),
     ] = None,
+    maintenance: Annotated[
+        bool,
+        Query(
+            description="Include pgjobs' own maintenance jobs (queue pgjobs.maintenance: the "
+            "stalled-job rescue every 10 s, retention), left out unless asked for here or "
+            "by queue or task."
+        ),
+    ] = False,
 ) -> JobListQuery:
+    shown = maintenance or (task is not None and task.startswith("pgjobs."))
     return JobListQuery(
         job_filter=JobFilter(
             statuses=frozenset(status or ()),
@@ -79,6 +89,7 @@ def job_list_query(
             text=text,
             created_after=created_after,
             created_before=created_before,
+            hidden_queues=frozenset() if shown else frozenset({MAINTENANCE_QUEUE}),
         ),
         cursor=cursor,
     )

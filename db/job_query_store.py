@@ -35,6 +35,8 @@ class JobFilter:
     created_after: datetime.datetime | None = None
     #: Created strictly before this time.
     created_before: datetime.datetime | None = None
+    #: Jobs of these queues are left out, unless ``queue`` names one of them.
+    hidden_queues: frozenset[str] = frozenset()
 
     @property
     def active_only(self) -> bool:
@@ -49,6 +51,7 @@ class JobFilter:
             "text": self.text,
             "created_after": self.created_after,
             "created_before": self.created_before,
+            "hidden_queues": sorted(self.hidden_queues - {self.queue}) or None,
         }
 
 

@@ -136,8 +136,8 @@ async def job_list(
         older_url=f"?{urlencode([*kept, ('cursor', page.next_cursor)])}"
         if page.next_cursor
         else None,
-        queues=sorted(set(stats.queues) | {spec.queue for spec in services.tasks}),
-        tasks=[spec.name for spec in services.tasks],
+        queues=sorted(set(stats.queues) | services.directory.queues()),
+        tasks=services.directory.names(),
         stream="/events",
     )
 
@@ -239,6 +239,6 @@ async def dead_letter_list(
         filters=filters,
         filtered=any((filters.task, filters.queue, filters.error_type)),
         next_cursor=next_cursor.encode() if next_cursor else None,
-        tasks=[spec.name for spec in services.tasks],
+        tasks=services.directory.names(),
         stream="/events",
     )

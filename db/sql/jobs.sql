@@ -82,9 +82,9 @@ SELECT job.id, job.queue_name AS queue, job.task_name AS task, job.priority, job
        job.queueing_lock, job.args, job.status::text AS status, job.scheduled_at,
        job.attempts, job.abort_requested, job.worker_id,
        COALESCE(record.created_at, times.deferred_at) AS created_at,
-       times.started_at, times.finished_at,
+       times.started_at, current.finished_at,
        record.created_by, record.batch_id,
-       record.result, record.error_type, record.error_message, record.error_traceback,
+       record.result, current.error_type, current.error_message, current.error_traceback,
        record.progress_percent, record.progress_message, record.progress_updated_at,
        record.cancel_requested_by, record.cancel_requested_at,
        record.time_limit_seconds AS time_limit, record.soft_time_limit_seconds AS soft_time_limit,
@@ -100,6 +100,16 @@ SELECT job.id, job.queue_name AS queue, job.task_name AS task, job.priority, job
         FROM procrastinate_events event
        WHERE event.job_id = job.id
   ) times
+  -- A job that is not finished has no finished_at, and one running again shows no error:
+  -- both would be an earlier attempt's (its attempts list keeps them). A job waiting to
+  -- run again keeps the error that made it wait (a retry, a worker lacking its task).
+  CROSS JOIN LATERAL (
+      SELECT CASE WHEN job.status NOT IN ('todo', 'doing') THEN times.finished_at
+             END AS finished_at,
+             CASE WHEN job.status <> 'doing' THEN record.error_type END AS error_type,
+             CASE WHEN job.status <> 'doing' THEN record.error_message END AS error_message,
+             CASE WHEN job.status <> 'doing' THEN record.error_traceback END AS error_traceback
+  ) current
  WHERE job.id = %(job_id)s;
 
 -- job_query --
@@ -109,7 +119,8 @@ SELECT job.id, job.queue_name AS queue, job.task_name AS task, job.priority, job
 -- after scan_limit rows; the filters apply to that window only. So a page costs the same
 -- whatever the table size or the filters' selectivity, needs no index on
 -- procrastinate_jobs, and never seq-scans it; a sparse filter returns a short page and
--- the caller continues below the window. Each filter is "NULL means any".
+-- the caller continues below the window. Each filter is "NULL means any";
+-- hidden_queues leaves out the jobs of those queues (pgjobs' maintenance, by default).
 -- The cursor is "id < COALESCE(...)", not "(cursor IS NULL OR id < cursor)": once
 -- psycopg prepares the statement, a generic plan must still start the index scan at
 -- the cursor instead of filtering every newer row on the way down.
@@ -119,7 +130,9 @@ SELECT job.id, job.queue_name AS queue, job.task_name AS task, job.priority, job
 SELECT job.id, job.task_name AS task, job.queue_name AS queue, job.priority,
        job.status::text AS status, job.attempts, job.abort_requested, job.scheduled_at,
        created.at AS created_at, record.created_by, record.batch_id, job.args,
-       record.progress_percent, record.error_type, record.error_message
+       record.progress_percent,
+       CASE WHEN job.status <> 'doing' THEN record.error_type END AS error_type,
+       CASE WHEN job.status <> 'doing' THEN record.error_message END AS error_message
   FROM (
       SELECT * FROM procrastinate_jobs
        WHERE id < COALESCE(%(before_id)s::bigint, 9223372036854775807)
@@ -134,6 +147,7 @@ SELECT job.id, job.task_name AS task, job.queue_name AS queue, job.priority,
   ) created
  WHERE (%(statuses)s::text[] IS NULL OR job.status::text = ANY(%(statuses)s))
    AND (%(queue)s::text IS NULL OR job.queue_name = %(queue)s)
+   AND (%(hidden_queues)s::text[] IS NULL OR job.queue_name <> ALL(%(hidden_queues)s))
    AND (%(task)s::text IS NULL OR job.task_name = %(task)s)
    AND (%(text)s::text IS NULL OR strpos(lower(job.args::text), lower(%(text)s)) > 0)
    AND (%(created_after)s::timestamptz IS NULL OR created.at >= %(created_after)s)
@@ -147,7 +161,9 @@ SELECT job.id, job.task_name AS task, job.queue_name AS queue, job.priority,
 SELECT job.id, job.task_name AS task, job.queue_name AS queue, job.priority,
        job.status::text AS status, job.attempts, job.abort_requested, job.scheduled_at,
        created.at AS created_at, record.created_by, record.batch_id, job.args,
-       record.progress_percent, record.error_type, record.error_message
+       record.progress_percent,
+       CASE WHEN job.status <> 'doing' THEN record.error_type END AS error_type,
+       CASE WHEN job.status <> 'doing' THEN record.error_message END AS error_message
   FROM (
       SELECT * FROM procrastinate_jobs
        WHERE status IN ('todo', 'doing')
@@ -163,6 +179,7 @@ SELECT job.id, job.task_name AS task, job.queue_name AS queue, job.priority,
   ) created
  WHERE (%(statuses)s::text[] IS NULL OR job.status::text = ANY(%(statuses)s))
    AND (%(queue)s::text IS NULL OR job.queue_name = %(queue)s)
+   AND (%(hidden_queues)s::text[] IS NULL OR job.queue_name <> ALL(%(hidden_queues)s))
    AND (%(task)s::text IS NULL OR job.task_name = %(task)s)
    AND (%(text)s::text IS NULL OR strpos(lower(job.args::text), lower(%(text)s)) > 0)
    AND (%(created_after)s::timestamptz IS NULL OR created.at >= %(created_after)s)

@@ -329,3 +329,52 @@ async def test_the_readme_shows_the_body_a_user_gets(client: httpx.AsyncClient) 
     body = created.text
     job_id = created.json()["id"]
     assert body.startswith(shown.replace('"id":3', f'"id":{job_id}')), (shown, body)
+
+
+async def test_maintenance_jobs_are_left_out_unless_asked_for(
+    client: httpx.AsyncClient, conn: Conn
+) -> None:
+    mine = await make_job(conn, "tools.run", {"tool": "t"})
+    rescue = await make_job(conn, "pgjobs.rescue_stalled_jobs", {}, status="succeeded")
+
+    async def ids(**params: Any) -> list[int]:
+        page = (await client.get("/jobs", params=params)).json()
+        return [item["id"] for item in page["items"]]
+
+    assert await ids() == [mine.id]
+    assert await ids(maintenance="true") == [rescue.id, mine.id]
+    assert await ids(queue="pgjobs.maintenance") == [rescue.id]
+    assert await ids(task="pgjobs.rescue_stalled_jobs") == [rescue.id]
+    dashboard = (await client.get("/dashboard/jobs")).text
+    assert f'data-job-id="{mine.id}"' in dashboard
+    assert f'data-job-id="{rescue.id}"' not in dashboard
+    shown = (await client.get("/dashboard/jobs", params={"maintenance": "true"})).text
+    assert f'data-job-id="{rescue.id}"' in shown
+
+
+async def test_a_job_running_again_shows_no_earlier_finish_or_error(
+    client: httpx.AsyncClient, conn: Conn
+) -> None:
+    job = await make_job(conn, "tools.run", {"tool": "t"}, status="failed")
+    await conn.execute(
+        "UPDATE pgjobs_jobs SET error_type = 'TransientToolError', error_message = 'flaky'"
+        " WHERE job_id = %s",
+        [job.id],
+    )
+    failed = (await client.get(f"/jobs/{job.id}")).json()
+    assert failed["finished_at"] is not None
+    assert failed["error"]["message"] == "flaky"
+    assert (await client.post(f"/jobs/{job.id}/retry")).status_code == 200
+    waiting = (await client.get(f"/jobs/{job.id}")).json()
+    assert waiting["status"] == "todo"
+    assert waiting["finished_at"] is None  # not finished: the earlier finish is history
+    assert waiting["error"]["message"] == "flaky"  # why it is waiting to run again
+    await conn.execute(
+        "UPDATE procrastinate_jobs SET status = 'doing' WHERE id = %s", [job.id]
+    )  # a worker took it again
+    running = (await client.get(f"/jobs/{job.id}")).json()
+    assert (running["finished_at"], running["error"]) == (None, None)
+    (summary,) = (await client.get("/jobs", params={"status": "doing"})).json()["items"]
+    assert summary["error"] is None
+    page = (await client.get(f"/dashboard/jobs/{job.id}")).text
+    assert 'class="error-title"' not in page  # no current error on the running job's page
