@@ -3,14 +3,17 @@ says where everything is in a few lines, and stops everything on Ctrl-C or SIGTE
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from harness.conditions import wait_for
@@ -110,4 +113,58 @@ def test_sigterm_to_scripts_dev_stops_everything(tmp_path: Path, data_dir: Path)
     output = (tmp_path / "dev.out").read_text()
     assert "stopped (API, workers, embedded Postgres)" in output, output
     assert "Traceback" not in output
+    assert leftovers(data_dir) == ""
+
+
+OUTSIDE_MODULE = """
+from pydantic import BaseModel, Field
+from jobs import TaskContext, task
+
+
+class Greet(BaseModel):
+    name: str = Field(min_length=1)
+
+
+@task(name="outside.greet", args=Greet, queue="outside")
+async def greet(ctx: TaskContext, args: Greet) -> dict[str, str]:
+    return {"greeting": f"hello {args.name}"}
+"""
+
+
+def succeeded(base: str, job_id: int) -> dict[str, Any] | None:
+    job: dict[str, Any] = httpx.get(f"{base}/jobs/{job_id}").json()
+    return job if job["status"] == "succeeded" else None
+
+
+def test_dev_runs_a_task_module_written_outside_the_repository(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    modules = tmp_path / "elsewhere"
+    modules.mkdir()
+    (modules / "outside_tasks.py").write_text(OUTSIDE_MODULE)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env_path = f"{ROOT}{os.pathsep}{modules}"
+    command = [sys.executable, "-m", "api.cli.main", "dev", "--tasks", "outside_tasks"]
+    dev = start_dev(tmp_path, data_dir, port, "env", f"PYTHONPATH={env_path}", *command)
+    try:
+        wait_ready(base)
+        tasks = {task["name"] for task in httpx.get(base + "/tasks").json()}
+        assert "outside.greet" in tasks
+        assert "llm.generate" not in tasks  # the demo tasks only when no module is given
+        created = httpx.post(base + "/jobs", json={"task": "outside.greet", "args": {"name": "a"}})
+        assert created.status_code == 201, created.text
+        output = (tmp_path / "dev.out").read_text()
+        database_url = output.split("DATABASE_URL=", 1)[1].split()[0]
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT pgjobs_enqueue_v1('outside.greet', '{\"name\": \"b\"}')"
+            ).fetchone()
+        assert row is not None
+        for job_id, name in ((created.json()["id"], "a"), (row[0], "b")):
+            job = wait_for(functools.partial(succeeded, base, job_id), what=f"job {job_id}")
+            assert job["result"] == {"greeting": f"hello {name}"}
+    finally:
+        os.killpg(dev.pid, signal.SIGTERM)
+        dev.wait(timeout=90)
     assert leftovers(data_dir) == ""
