@@ -9,7 +9,8 @@ imports the demo tasks (``tools.run`` validated by its pydantic model), the
 second imports none and validates ``tools.run`` against the JSON Schema a worker
 published (``jsonschema``, Draft 2020-12, from a cached copy of the catalog).
 The figure that matters is the ratio of the two throughputs, measured in the
-same run on the same machine; absolute numbers move with the machine's load.
+same run on the same machine, in ABBA order (``--rounds`` times) so a change of
+the machine's load during the run weighs on both; absolute numbers move with it.
 """
 
 from __future__ import annotations
@@ -53,12 +54,15 @@ def main() -> None:
     parser.add_argument("--database-url", default=None)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=2, help="ABBA rounds")
     args = parser.parse_args()
-    results: dict[str, tuple[float, float]] = {}
+    runs: dict[str, list[tuple[float, float]]] = {}
+    imported = ("imported (model)", "jobs.examples")
+    published = ("catalog (schema)", "")
     with scratch_database(args.database_url) as database_url:
         # the first API imports the demo tasks and publishes them: the catalog the
         # second one reads is exactly what a worker with jobs.examples publishes
-        for label, modules in (("imported (model)", "jobs.examples"), ("catalog (schema)", "")):
+        for label, modules in [imported, published, published, imported] * args.rounds:
             with api_server(
                 database_url, PGJOBS_AUTH="off", PGJOBS_POOL_MAX_SIZE="20",
                 PGJOBS_TASK_MODULES=modules, PGJOBS_CATALOG_FORGET_AFTER_HOURS="1",
@@ -66,9 +70,18 @@ def main() -> None:
                 if not modules:
                     tasks = {task["name"]: task for task in httpx.get(f"{base_url}/tasks").json()}
                     assert tasks["tools.run"]["validated_by"] == "schema", tasks["tools.run"]
-                results[label] = asyncio.run(_load(base_url, args.clients, args.seconds))
+                runs.setdefault(label, []).append(
+                    asyncio.run(_load(base_url, args.clients, args.seconds))
+                )
+    results = {
+        label: (
+            statistics.median(run[0] for run in measured),
+            statistics.median(run[1] for run in measured),
+        )
+        for label, measured in runs.items()
+    }
     baseline = results["imported (model)"][0]
-    print(f"clients={args.clients} seconds={args.seconds:g} task=tools.run")
+    print(f"clients={args.clients} seconds={args.seconds:g} rounds={args.rounds} task=tools.run")
     for label, (throughput, median) in results.items():
         print(
             f"{label:18} {throughput:7.0f} requests/s  p50 {median:6.1f} ms  "
