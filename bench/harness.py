@@ -1,4 +1,4 @@
-"""What the benchmarks share: a scratch database at alembic head and a uvicorn API on it.
+"""What the benchmarks share: a scratch database at alembic head, child processes, the API.
 
 Built on :mod:`harness` (the processes and databases the tests drive too), never on
 test code.
@@ -41,6 +41,24 @@ def scratch_database(database_url: str | None = None) -> Iterator[str]:
         server.drop_database(name)
 
 
+@contextmanager
+def process(command: list[str], **env: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A child process in the repository, with ``env`` on top of ours; SIGTERM (then kill)
+    when done. The demo tasks are loaded (the benches create them), as `pgjobs dev` does."""
+    child = subprocess.Popen(
+        command, cwd=ROOT, env={**os.environ, "PGJOBS_TASK_MODULES": "jobs.examples", **env}
+    )
+    try:
+        yield child
+    finally:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
 def _answers(base_url: str) -> bool:
     try:
         return httpx.get(base_url + "/health", timeout=5).status_code in (200, 503)
@@ -49,27 +67,21 @@ def _answers(base_url: str) -> bool:
 
 
 @contextmanager
-def api_server(database_url: str, **env: str) -> Iterator[str]:
-    """One uvicorn process serving the API; yields its base URL once /health answers."""
+def api_process(database_url: str, **env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """One uvicorn process serving the API: (base URL, process) once /health answers."""
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable, "-m", "uvicorn", "--factory", "api.main:app_from_environment",
-            "--port", str(port), "--log-level", "warning", "--no-access-log",
-        ],
-        cwd=ROOT,
-        # the demo tasks (the benches create them), as `pgjobs dev` loads them
-        env={
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "PGJOBS_TASK_MODULES": "jobs.examples",
-            **env,
-        },
-    )  # fmt: skip
-    base_url = f"http://127.0.0.1:{port}"
-    try:
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", "api.main:app_from_environment",
+        "--port", str(port), "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    with process(command, DATABASE_URL=database_url, **env) as server:
+        base_url = f"http://127.0.0.1:{port}"
         wait_for(lambda: _answers(base_url), timeout=API_START_DEADLINE, what="the API to answer")
+        yield base_url, server
+
+
+@contextmanager
+def api_server(database_url: str, **env: str) -> Iterator[str]:
+    """:func:`api_process`, when only its URL matters."""
+    with api_process(database_url, **env) as (base_url, _):
         yield base_url
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)

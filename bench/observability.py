@@ -40,9 +40,7 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -55,73 +53,28 @@ from typing import Any
 import httpx
 import psycopg
 
+from bench.harness import API_START_DEADLINE, api_process, process, scratch_database
 from db import observability_store
 from db.types import JobStatus
+from harness.conditions import wait_for
 from jobs.control.enqueue import JobCreate, defer_prepared, prepare
 from jobs.control.query import JobFilter, query_jobs
-from migrations import runner
-
-ROOT = Path(__file__).resolve().parents[1]
-ADMIN_URL = "postgresql://127.0.0.1:5432/postgres"
-
 
 # -- scaffolding ---------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def scratch_database() -> Iterator[str]:
-    name = f"pgjobs_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql://127.0.0.1:5432/{name}"
-    try:
-        runner.upgrade(url)
-        yield url
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
-
-@contextmanager
-def process(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
-    child = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env})
-    try:
-        yield child
-    finally:
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-
-
 @contextmanager
 def api_server(database_url: str) -> Iterator[tuple[str, int]]:
-    """A uvicorn API on a free port: (base URL, process id)."""
-    port = _free_port()
-    command = [
-        sys.executable, "-m", "uvicorn", "--factory", "api.main:app_from_environment",
-        "--port", str(port), "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
-    env = {"DATABASE_URL": database_url, "PGJOBS_POOL_MAX_SIZE": "20"}
-    with process(command, env) as server:
-        base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
+    """A uvicorn API with its live events flowing: (base URL, process id)."""
+    with api_process(database_url, PGJOBS_POOL_MAX_SIZE="20") as (base_url, server):
+
+        def live() -> bool:
             try:
-                if httpx.get(base_url + "/health/ready", timeout=2).json()["live_events"]:
-                    break
+                return bool(httpx.get(base_url + "/health/ready", timeout=5).json()["live_events"])
             except (httpx.HTTPError, ValueError):
-                if time.monotonic() > deadline:
-                    raise
-            time.sleep(0.1)
+                return False
+
+        wait_for(live, timeout=API_START_DEADLINE, what="the API's live events")
         yield base_url, server.pid
 
 
@@ -241,12 +194,8 @@ def sse_client_process(
         sys.executable, "-m", "bench.observability", "sse-clients", "--url", base_url,
         "--paths-file", str(spec), "--ready-file", str(ready),
     ] + (["--dashboard"] if dashboard else [])  # fmt: skip
-    with process(command, {}) as clients:
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            if time.monotonic() > deadline:
-                raise TimeoutError("SSE clients did not connect")
-            time.sleep(0.05)
+    with process(command) as clients:
+        wait_for(ready.exists, timeout=120, what="the SSE clients to connect")
         yield clients.pid
 
 
@@ -327,7 +276,7 @@ def bench_throughput(jobs: int, rounds: int, tmp: Path) -> None:
     with scratch_database() as url, api_server(url) as (base_url, api_pid):
         worker = [sys.executable, "-m", "procrastinate", "--app=jobs.app", "worker",
                   "--concurrency", "10"]  # fmt: skip
-        with process(worker, {"DATABASE_URL": url}) as worker_process:
+        with process(worker, DATABASE_URL=url) as worker_process:
             _round(url, 200, "warm-up")
             for round_number in range(rounds):
                 for load in loads:

@@ -20,8 +20,9 @@ the smallest FastAPI app importing the same libraries, served by the same comman
 top of the libraries, grouped by top-level package: where to look when the
 ratio grows.
 
-This module's top level imports only the standard library: uvicorn imports it in
-the baseline runs, which must not pay for anything the API does not.
+This module's top level imports only the standard library (and
+``harness.processes``, which imports nothing else): uvicorn imports it in the
+baseline runs, which must not pay for anything the API does not.
 """
 
 from __future__ import annotations
@@ -36,13 +37,13 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+from harness.processes import ROOT, free_port
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-ROOT = Path(__file__).resolve().parents[1]
 LIBRARIES = "fastapi, procrastinate, psycopg_pool, pydantic_settings"
 #: How the libraries are named in the report.
 LIBRARIES_LABEL = "the libraries (fastapi, procrastinate, ...)"
@@ -189,7 +190,6 @@ def main() -> None:
 
     # not at the top: bench.harness imports alembic, which the baseline must not pay for
     from bench.harness import scratch_database
-    from harness.processes import free_port
 
     with scratch_database(args.database_url) as database_url:
         api_serves, baseline_serves = paired(
