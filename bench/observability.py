@@ -53,6 +53,7 @@ from typing import Any
 import httpx
 import psycopg
 
+import jobs.examples  # noqa: F401  (the demo tasks it creates, as `pgjobs dev` loads them)
 from bench.harness import API_START_DEADLINE, api_process, process, scratch_database
 from db import observability_store
 from db.types import JobStatus
