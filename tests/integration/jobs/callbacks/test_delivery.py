@@ -18,6 +18,8 @@ from tests.integration.helpers import run_worker_until
 
 Conn = psycopg.AsyncConnection[Any]
 SECRET = "a-test-secret-of-some-length"
+#: Upper bound of every wait (a shared, loaded machine can be slow; waits end at the condition).
+DEADLINE = 90.0
 
 
 @pytest.fixture
@@ -65,7 +67,9 @@ async def test_a_receiver_failing_twice_gets_the_signed_outcome_on_the_third_att
     with Receiver(SECRET.encode(), replies=[500, 503, 200]) as receiver:
         job = await create(client, callback_url=receiver.url)
         assert job["callback_url"] == receiver.url
-        await run_worker_until(settings, delivery_state(client, job["id"], "delivered"))
+        await run_worker_until(
+            settings, delivery_state(client, job["id"], "delivered"), deadline_seconds=DEADLINE
+        )
 
     assert len(receiver.received) == 3
     assert all(request.verified for request in receiver.received)
@@ -105,7 +109,7 @@ async def test_a_hanging_receiver_times_out_and_the_delivery_becomes_a_dead_lett
     with Receiver(SECRET.encode(), replies=[HANG, HANG, HANG], hang_seconds=3) as receiver:
         job = await create(client, callback_url=receiver.url)
         await run_worker_until(
-            settings, delivery_state(client, job["id"], "failed"), deadline_seconds=30
+            settings, delivery_state(client, job["id"], "failed"), deadline_seconds=DEADLINE
         )
     (delivery,) = (await client.get(f"/jobs/{job['id']}")).json()["callbacks"]
     assert len(delivery["attempts"]) == 3
@@ -128,9 +132,11 @@ async def test_a_cancelled_job_reports_it_and_a_job_without_callback_sends_nothi
         # the cancel committed its delivery with it
         cursor = await conn.execute("SELECT job_id, status FROM pgjobs_callbacks ORDER BY job_id")
         assert await cursor.fetchall() == [(job["id"], "cancelled")]
-        await run_worker_until(settings, delivery_state(client, job["id"], "delivered"))
         await run_worker_until(
-            settings, lambda: _succeeded(client, plain["id"]), deadline_seconds=20
+            settings, delivery_state(client, job["id"], "delivered"), deadline_seconds=DEADLINE
+        )
+        await run_worker_until(
+            settings, lambda: _succeeded(client, plain["id"]), deadline_seconds=DEADLINE
         )
     (request,) = receiver.received
     assert json.loads(request.body)["job"]["status"] == "cancelled"
@@ -211,10 +217,47 @@ async def test_the_job_page_shows_the_callback_attempts(
 ) -> None:
     with Receiver(SECRET.encode(), replies=[502, 200]) as receiver:
         job = await create(client, callback_url=receiver.url)
-        await run_worker_until(settings, delivery_state(client, job["id"], "delivered"))
+        await run_worker_until(
+            settings, delivery_state(client, job["id"], "delivered"), deadline_seconds=DEADLINE
+        )
     page = (await client.get(f"/dashboard/jobs/{job['id']}")).text
     assert "Callbacks" in page
     assert receiver.url in page
     assert "delivered" in page
     assert "502" in page
     assert "answered HTTP 502" in page
+
+
+async def test_a_redirect_is_not_followed_but_retried(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    with Receiver(SECRET.encode(), replies=[302, 200]) as receiver:
+        job = await create(client, callback_url=receiver.url)
+        await run_worker_until(
+            settings, delivery_state(client, job["id"], "delivered"), deadline_seconds=DEADLINE
+        )
+    (delivery,) = (await client.get(f"/jobs/{job['id']}")).json()["callbacks"]
+    assert [a["status_code"] for a in delivery["attempts"]] == [302, 200]
+    assert "redirects are not followed" in delivery["attempts"][0]["error"]
+    assert len(receiver.received) == 2  # nothing went to where a Location would point
+
+
+async def test_the_delivery_exists_exactly_when_the_final_state_commits(
+    client: httpx.AsyncClient, conn: Conn, database_url: str
+) -> None:
+    job = await create(client, callback_url="http://127.0.0.1:9/hook", schedule_in=3600)
+    async with (
+        await psycopg.AsyncConnection.connect(database_url) as other,
+        other.transaction(force_rollback=True),
+    ):
+        await other.execute("SELECT procrastinate_cancel_job_v1(%s, false, false)", [job["id"]])
+        cursor = await other.execute("SELECT count(*) FROM pgjobs_callbacks")
+        assert await cursor.fetchone() == (1,)  # deferred inside the final state's transaction
+    # rolled back: neither the cancellation nor its delivery happened
+    cursor = await conn.execute(
+        "SELECT (SELECT count(*) FROM pgjobs_callbacks), "
+        "(SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'pgjobs.deliver_callback'), "
+        "(SELECT status::text FROM procrastinate_jobs WHERE id = %s)",
+        [job["id"]],
+    )
+    assert await cursor.fetchone() == (0, 0, "todo")
