@@ -154,9 +154,9 @@ class Supervisor:
                         )
                         self._request_stop(signal.SIGTERM)
             if self._stop_requested_at is not None:
-                self._escalate(now)
-                if not self._running():
+                if self._all_reaped():  # every exit status is in ``statuses``
                     return self._final_status(statuses)
+                self._escalate(now)
             time.sleep(POLL_SECONDS)
 
     def _check(self, slot: _Slot, now: float) -> int | None:
@@ -257,8 +257,9 @@ class Supervisor:
         found = [slot.child for slot in self._slots if slot.child is not None]
         return found + [child for slot in self._slots for child in slot.retiring]
 
-    def _running(self) -> bool:
-        return any(child.poll() is None for child in self._children())
+    def _all_reaped(self) -> bool:
+        """No child left: each slot's exit was seen by :meth:`_check`, each retiree's reaped."""
+        return all(slot.child is None and not slot.retiring for slot in self._slots)
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self._stop_requested_at is None:
