@@ -266,38 +266,6 @@ async def attempt_list(conn: Connection, job_id: int) -> list[AttemptRow]:
     return await fetch_all(conn, "attempt_list", AttemptRow, {"job_id": job_id})
 
 
-@dataclass(frozen=True, slots=True)
-class AttemptOutcome:
-    """What one execution of a job produced, as the worker middleware saw it."""
-
-    job_id: int
-    attempt: int
-    worker_id: int | None
-    started_at: datetime.datetime
-    outcome: str
-    result: Any = None
-    error_type: str | None = None
-    error_message: str | None = None
-    error_traceback: str | None = None
-
-
-async def attempt_record(conn: Connection, outcome: AttemptOutcome) -> None:
-    await conn.execute(
-        query("attempt_record"),
-        {
-            "job_id": outcome.job_id,
-            "attempt": outcome.attempt,
-            "worker_id": outcome.worker_id,
-            "started_at": outcome.started_at,
-            "outcome": outcome.outcome,
-            "result": None if outcome.result is None else Jsonb(outcome.result),
-            "error_type": outcome.error_type,
-            "error_message": outcome.error_message,
-            "error_traceback": outcome.error_traceback,
-        },
-    )
-
-
 async def progress_save(
     conn: Connection, job_id: int, *, percent: float, message: str | None
 ) -> None:
@@ -310,11 +278,3 @@ async def job_count_by_status(conn: Connection) -> dict[JobStatus, int]:
     async with conn.cursor() as cursor:
         await cursor.execute(query("job_count_by_status"))
         return {JobStatus(status): int(count) for status, count in await cursor.fetchall()}
-
-
-async def job_time_limits_get(conn: Connection, job_id: int) -> tuple[float | None, float | None]:
-    """The job's own ``(time_limit, soft_time_limit)`` in seconds; None for each it lacks."""
-    async with conn.cursor() as cursor:
-        await cursor.execute(query("job_time_limits_get"), {"job_id": job_id})
-        row = await cursor.fetchone()
-    return (None, None) if row is None else (row[0], row[1])

@@ -31,8 +31,9 @@ logger = logging.getLogger(__name__)
 
 #: Called on each new connection, after LISTEN, before notifications are handled.
 OnConnect = Callable[[Connection], Awaitable[None]]
-#: Called with (channel, payload) for each notification, in the order Postgres sent them.
-OnNotify = Callable[[str, str], Awaitable[None]]
+#: Called with (connection, channel, payload) for each notification, in the order Postgres
+#: sent them; it may query the connection (nothing else uses it meanwhile).
+OnNotify = Callable[[Connection, str, str], Awaitable[None]]
 
 
 class NotificationListener:
@@ -125,16 +126,24 @@ class NotificationListener:
             self._connected.set()
             logger.info("live events listener connected (LISTEN %s)", ", ".join(self._channels))
             while True:
-                # notifies() returns after ping_interval without a notification;
-                # anything arriving while we ping is kept by psycopg for the next round.
-                async for notify in conn.notifies(timeout=self._ping_interval):
-                    await self._handle(notify.channel, notify.payload)
-                async with asyncio.timeout(self._ping_interval):
-                    await server_ping(conn)
+                # notifies() returns after ping_interval without a notification, or with
+                # what arrived: they are handled with the connection free (a handler may
+                # read from it). What arrives meanwhile is kept by psycopg for the next round.
+                received = [
+                    notify
+                    async for notify in conn.notifies(timeout=self._ping_interval, stop_after=1)
+                ]
+                for notify in received:
+                    await self._handle(conn, notify.channel, notify.payload)
+                if not received:
+                    async with asyncio.timeout(self._ping_interval):
+                        await server_ping(conn)
 
-    async def _handle(self, channel: str, payload: str) -> None:
+    async def _handle(self, conn: Connection, channel: str, payload: str) -> None:
         try:
-            await self._on_notify(channel, payload)
+            await self._on_notify(conn, channel, payload)
+        except psycopg.OperationalError:
+            raise  # the connection is gone: reconnect (on_connect catches up)
         except Exception:
             # A bad payload or a bug in one handler must not take live events down for all.
             logger.exception("live events: could not handle a notification on %s", channel)

@@ -26,6 +26,11 @@ async def configure_transaction(conn: Connection, *, lock_timeout: float) -> Non
     )
 
 
+async def rescue_needed(conn: Connection, *, stalled_after: float) -> bool:
+    """Whether any worker is dead or any running job has lost its worker (no lock taken)."""
+    return bool(await fetch_value(conn, "rescue_needed", {"stalled_after": stalled_after}))
+
+
 @dataclass(frozen=True, slots=True)
 class StalledJob:
     """A running job of a dead worker: procrastinate's columns, and what pgjobs knows of it."""

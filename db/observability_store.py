@@ -129,6 +129,51 @@ async def event_list_after(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _NewEventRow:
+    snapshot: str
+    id: int | None
+    job_id: int | None
+    type: str | None
+    at: datetime.datetime | None
+    queue: str | None
+    task: str | None
+    xid: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvents:
+    """What a live listener has not seen yet, and the snapshot the read saw."""
+
+    #: ``xmin:xmax:xip`` (jobs.live.snapshot): which transactions the read saw.
+    snapshot: str
+    #: (id of the transaction that wrote it, the event), oldest first.
+    events: list[tuple[int, JobEventRow]]
+
+
+async def event_list_new(
+    conn: Connection, after_id: int, *, awaited_ids: Sequence[int], limit: int
+) -> NewEvents:
+    """Events after ``after_id`` (at most ``limit``) and those of ``awaited_ids``."""
+    rows = await fetch_all(
+        conn,
+        "event_list_new",
+        _NewEventRow,
+        {"after_id": after_id, "awaited_ids": list(awaited_ids), "limit": limit},
+    )
+    return NewEvents(
+        snapshot=rows[0].snapshot,
+        events=[
+            (row.xid, JobEventRow(row.id, row.job_id, row.type, row.at, row.queue, row.task))
+            for row in rows
+            if row.id is not None
+            and row.job_id is not None
+            and row.type is not None
+            and row.xid is not None
+        ],
+    )
+
+
 async def event_list_for_job_after(
     conn: Connection, job_id: int, after_id: int, *, limit: int
 ) -> list[JobEventRow]:

@@ -278,36 +278,6 @@ SELECT attempt, worker_id, started_at, finished_at, outcome,
  WHERE job_id = %(job_id)s
  ORDER BY attempt;
 
--- attempt_record --
--- Store the outcome of one attempt and the job's latest result or error, in one statement.
--- Jobs deferred outside pgjobs (periodic jobs, plain procrastinate defers) get their
--- record here, with created_at taken from their 'deferred' event.
-WITH attempt AS (
-    INSERT INTO pgjobs_attempts (job_id, attempt, worker_id, started_at, finished_at, outcome,
-                                 error_type, error_message, error_traceback)
-    VALUES (%(job_id)s, %(attempt)s, %(worker_id)s, %(started_at)s, now(), %(outcome)s,
-            %(error_type)s, %(error_message)s, %(error_traceback)s)
-    ON CONFLICT (job_id, attempt) DO UPDATE
-       SET worker_id = EXCLUDED.worker_id, started_at = EXCLUDED.started_at,
-           finished_at = EXCLUDED.finished_at, outcome = EXCLUDED.outcome,
-           error_type = EXCLUDED.error_type, error_message = EXCLUDED.error_message,
-           error_traceback = EXCLUDED.error_traceback
-)
-INSERT INTO pgjobs_jobs AS record (job_id, created_at, result, error_type, error_message,
-                                   error_traceback)
-VALUES (%(job_id)s,
-        COALESCE((SELECT min(event.at) FROM procrastinate_events event
-                   WHERE event.job_id = %(job_id)s AND event.type = 'deferred'), now()),
-        %(result)s, %(error_type)s, %(error_message)s, %(error_traceback)s)
-ON CONFLICT (job_id) DO UPDATE
-   SET result = EXCLUDED.result,
-       error_type = EXCLUDED.error_type,
-       error_message = EXCLUDED.error_message,
-       error_traceback = EXCLUDED.error_traceback,
-       progress_percent = CASE WHEN EXCLUDED.error_type IS NULL THEN 100
-                               ELSE record.progress_percent END,
-       updated_at = now();
-
 -- progress_save --
 -- Store a running job's progress and NOTIFY it (channel versioned for rolling deploys).
 WITH saved AS (
@@ -390,9 +360,3 @@ SELECT status::text AS status, count(*) AS count
   FROM procrastinate_jobs
  GROUP BY status
  ORDER BY status;
-
--- job_time_limits_get --
--- A job's own time limits, read by the worker when an attempt starts (a primary-key lookup).
-SELECT time_limit_seconds, soft_time_limit_seconds
-  FROM pgjobs_jobs
- WHERE job_id = %(job_id)s;

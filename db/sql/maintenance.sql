@@ -11,6 +11,19 @@
 -- explode and each one would spend ~0.4 s compiling code for a 20 ms run.
 SELECT set_config('lock_timeout', %(lock_timeout)s, true), set_config('jit', 'off', true);
 
+-- rescue_needed --
+-- Whether a rescue run has anything to do: a dead worker (to prune, or whose jobs to rescue)
+-- or a running job whose worker is gone. One read without locks: on a healthy system the
+-- rescue (every 10 s on some worker) costs this one round trip, not two transactions.
+-- Same tests as job_lock_stalled and worker_prune_stalled, including the grace after a
+-- Postgres restart.
+SELECT pg_postmaster_start_time() < now() - make_interval(secs => %(stalled_after)s::float8)
+       AND (EXISTS (SELECT 1 FROM procrastinate_workers worker
+                     WHERE worker.last_heartbeat
+                           < now() - make_interval(secs => %(stalled_after)s::float8))
+            OR EXISTS (SELECT 1 FROM procrastinate_jobs job
+                        WHERE job.status = 'doing' AND job.worker_id IS NULL)) AS needed;
+
 -- job_lock_stalled --
 -- Lock up to `limit` running jobs whose worker is dead, skipping rows another session holds.
 -- A worker is dead when its row is gone (it unregistered after its last jobs, or was

@@ -19,6 +19,35 @@ SELECT event.id, event.job_id, event.type::text AS type, event.at,
  ORDER BY event.id
  LIMIT %(limit)s;
 
+-- event_list_new --
+-- What a live listener has not seen yet: events after `after_id` and the lower ids it still
+-- awaits (taken by transactions that had not committed at its last read), oldest first,
+-- each with the id of the transaction that wrote it (its xmin: the listener hands events
+-- out when that transaction's NOTIFY arrives), and the snapshot the statement read
+-- (``xmin:xmax:xip``: the transactions it saw). One row with NULL event columns when none
+-- is new.
+-- Two index range scans in a UNION ALL: an OR of both conditions under ORDER BY ... LIMIT
+-- could walk the primary key from its start.
+SELECT seen.snapshot, event.id, event.job_id, event.type, event.at, event.queue, event.task,
+       event.xid
+  FROM (SELECT pg_current_snapshot()::text AS snapshot) seen
+  LEFT JOIN LATERAL (
+      (SELECT event.id, event.job_id, event.type::text AS type, event.at,
+              job.queue_name AS queue, job.task_name AS task, event.xmin::text::bigint AS xid
+         FROM procrastinate_events event
+         JOIN procrastinate_jobs job ON job.id = event.job_id
+        WHERE event.id > %(after_id)s
+        ORDER BY event.id
+        LIMIT %(limit)s)
+      UNION ALL
+      (SELECT event.id, event.job_id, event.type::text, event.at, job.queue_name, job.task_name,
+              event.xmin::text::bigint
+         FROM procrastinate_events event
+         JOIN procrastinate_jobs job ON job.id = event.job_id
+        WHERE event.id = ANY(%(awaited_ids)s::bigint[]) AND event.id <= %(after_id)s)
+  ) event ON true
+ ORDER BY event.id;
+
 -- event_list_for_job_after --
 -- One job's events after an id, oldest first (SSE replay of GET /jobs/{id}/events).
 SELECT event.id, event.job_id, event.type::text AS type, event.at,

@@ -1,8 +1,8 @@
 """A job's state change or progress report, as live streams carry it.
 
-Built from a ``pgjobs_events_v1`` notification (see the trigger of migration
-pgjobs_0004), a ``procrastinate_events`` row (replays), or a stored progress
-row; serialised once per event for every subscriber (``to_json``).
+Built from a ``procrastinate_events`` row (read by the hub when a transaction
+announces new ones, or by a replay), a progress notification, or a stored
+progress row; serialised once per event for every subscriber (``to_json``).
 """
 
 from __future__ import annotations
@@ -48,19 +48,6 @@ class LiveEvent:
     def from_row(cls, row: JobEventRow) -> LiveEvent:
         return cls(
             id=row.id, job_id=row.job_id, type=row.type, at=row.at, queue=row.queue, task=row.task
-        )
-
-    @classmethod
-    def from_notification(cls, payload: str) -> LiveEvent:
-        """Parse a ``pgjobs_events_v1`` payload (see the trigger in migration pgjobs_0004)."""
-        data = json.loads(payload)
-        return cls(
-            id=int(data["id"]),
-            job_id=int(data["job_id"]),
-            type=str(data["type"]),
-            at=datetime.datetime.fromisoformat(data["at"]) if data.get("at") else None,
-            queue=data.get("queue"),
-            task=data.get("task"),
         )
 
     @property

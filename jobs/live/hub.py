@@ -1,11 +1,14 @@
 """Live job events: one LISTEN connection per process, fanned out to many subscribers.
 
 Every state change of a job is a ``procrastinate_events`` row; pgjobs' trigger
-``pgjobs_notify_event_v1`` announces each one on channel ``pgjobs_events_v1``
-when its transaction commits, and progress is announced on
+``pgjobs_notify_events_v2`` announces each transaction that wrote some on
+channel ``pgjobs_events_v2`` when it commits (once, however many it wrote;
+payload: its transaction id), and progress is announced on
 ``pgjobs_progress_v1`` by the task context. The :class:`EventHub` of a process
-holds the single connection that LISTENs on both (``db.listener``) and copies
-each notification into the bounded queue of every matching
+holds the single connection that LISTENs on both (``db.listener``); on an
+events notification it reads what is new from the database on that connection
+(unless its last read already saw that transaction: :mod:`jobs.live.snapshot`),
+and copies each event into the bounded queue of every matching
 :class:`Subscription`, without ever waiting for a subscriber: a subscriber whose
 queue is full is dropped (its stream ends, the client reconnects with its last
 event id and replays what it missed from the database). So a slow client costs
@@ -20,7 +23,9 @@ import itertools
 import json
 import logging
 from collections import OrderedDict
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 
@@ -29,12 +34,13 @@ from db.listener import NotificationListener
 from db.types import Connection, Pool
 from jobs.background import BackgroundTask
 from jobs.live.event import EventFilter, LiveEvent
+from jobs.live.reader import EventReader
 from jobs.live.watermark import CommitWatermark
 
 logger = logging.getLogger(__name__)
 
-#: NOTIFY channel of pgjobs_notify_event_v1 (migration pgjobs_0004).
-EVENTS_CHANNEL = "pgjobs_events_v1"
+#: NOTIFY channel of pgjobs_notify_events_v2 (migration pgjobs_0012).
+EVENTS_CHANNEL = "pgjobs_events_v2"
 #: NOTIFY channel of progress_save (jobs.tasks.context).
 PROGRESS_CHANNEL = "pgjobs_progress_v1"
 
@@ -111,6 +117,18 @@ class Subscription:
         return deliveries
 
 
+class _Tasks:
+    """Tasks started from a timer callback, kept referenced until they end."""
+
+    def __init__(self) -> None:
+        self._running: set[asyncio.Task[None]] = set()
+
+    def start(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+
 class TooManySubscribers(Exception):
     """The process already serves its maximum number of live streams."""
 
@@ -148,6 +166,9 @@ class EventHub:
         self._by_job: dict[int, set[Subscription]] = {}
         self._broad: set[Subscription] = set()
         self._routes: OrderedDict[int, tuple[str | None, str | None]] = OrderedDict()
+        self._reader: EventReader | None = None
+        self._overdue_timer: asyncio.TimerHandle | None = None
+        self._overdue_tasks = _Tasks()
         self._sequence = itertools.count(1)
         self._last_sequence = 0
         self._closed = False
@@ -163,6 +184,9 @@ class EventHub:
     def close(self) -> None:
         """End every stream and refuse new ones (shutdown starts; safe to call twice)."""
         self._closed = True
+        if self._overdue_timer is not None:
+            self._overdue_timer.cancel()
+            self._overdue_timer = None
         self.end_all("server shutting down")
 
     async def stop(self) -> None:
@@ -232,8 +256,11 @@ class EventHub:
         if self._watermark is None:
             start = await observability_store.event_max_id(conn)
             self._watermark = CommitWatermark(start, grace_seconds=self._gap_grace)
-            return
-        await self._catch_up(conn, self._watermark)
+        else:
+            if self._reader is not None:  # read before the connection dropped: theirs first
+                await self._dispatch_all(self._reader.overdue(everything=True))
+            await self._catch_up(conn, self._watermark)
+        self._reader = EventReader(self._watermark.high)
 
     async def _catch_up(self, conn: Connection, watermark: CommitWatermark) -> None:
         """Dispatch what was committed while the listener was away (it missed the NOTIFYs)."""
@@ -260,37 +287,62 @@ class EventHub:
                 self._watermark = CommitWatermark(start, grace_seconds=self._gap_grace)
                 return
 
-    async def _on_notify(self, channel: str, payload: str) -> None:
+    async def _on_notify(self, conn: Connection, channel: str, payload: str) -> None:
         self.events_received += 1
-        await self._handle(channel, payload)
-        # Notifications come in batches (a 10,000-job batch is one packet): let the
-        # subscribers' tasks run between two, so a reader that keeps up is never dropped.
-        await asyncio.sleep(0)
-
-    async def _handle(self, channel: str, payload: str) -> None:
         if channel == EVENTS_CHANNEL:
-            event = LiveEvent.from_notification(payload)
-            assert self._watermark is not None  # set by _on_connect
-            assert event.id is not None
-            if not self._watermark.observe(event.id):
-                return
-            self._remember_route(event.job_id, event.queue, event.task)
-            self._dispatch(event)
-        elif channel == PROGRESS_CHANNEL:
-            data = json.loads(payload)
-            job_id = int(data["job_id"])
-            queue, task = await self._route(job_id)
-            self._dispatch(
-                LiveEvent(
-                    job_id=job_id,
-                    type="progress",
-                    at=datetime.datetime.now(datetime.UTC),
-                    queue=queue,
-                    task=task,
-                    percent=float(data["percent"]),
-                    message=data.get("message"),
-                )
+            assert self._reader is not None  # set by _on_connect
+            assert self._watermark is not None
+            events = await self._reader.committed(
+                conn, int(payload), awaited_ids=self._watermark.awaited()
             )
+            await self._dispatch_all(events)
+            self._schedule_overdue()
+        elif channel == PROGRESS_CHANNEL:
+            await self._progress(payload)
+            await asyncio.sleep(0)
+
+    async def _dispatch_all(self, events: list[LiveEvent]) -> None:
+        assert self._watermark is not None
+        for event in events:
+            assert event.id is not None
+            if self._watermark.observe(event.id):
+                self._remember_route(event.job_id, event.queue, event.task)
+                self._dispatch(event)
+            # A transaction can bring thousands of events (a batch's), and notifications
+            # come in batches: let the subscribers' tasks run between two, so one that
+            # keeps up is never dropped.
+            await asyncio.sleep(0)
+
+    def _schedule_overdue(self) -> None:
+        """Hand out held events whose notification named another transaction, a bit later."""
+        if self._overdue_timer is None and self._reader is not None and self._reader.holding:
+            self._overdue_timer = asyncio.get_running_loop().call_later(
+                self._reader.hold_seconds, self._on_overdue
+            )
+
+    def _on_overdue(self) -> None:
+        self._overdue_timer = None
+        if self._reader is not None:
+            overdue = self._reader.overdue()
+            if overdue:
+                self._overdue_tasks.start(self._dispatch_all(overdue))
+            self._schedule_overdue()
+
+    async def _progress(self, payload: str) -> None:
+        data = json.loads(payload)
+        job_id = int(data["job_id"])
+        queue, task = await self._route(job_id)
+        self._dispatch(
+            LiveEvent(
+                job_id=job_id,
+                type="progress",
+                at=datetime.datetime.now(datetime.UTC),
+                queue=queue,
+                task=task,
+                percent=float(data["percent"]),
+                message=data.get("message"),
+            )
+        )
 
     def _remember_route(self, job_id: int, queue: str | None, task: str | None) -> None:
         self._routes[job_id] = (queue, task)

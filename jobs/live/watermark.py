@@ -16,6 +16,7 @@ still recognised as new, not as duplicates.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -26,6 +27,9 @@ MAX_TRACKED_GAP = 10_000
 #: How many given-up ids (and ranges) are remembered to recognise late arrivals.
 MAX_ABANDONED = 100_000
 MAX_ABANDONED_RANGES = 100
+#: Ids a reader looks for again at each read (:meth:`CommitWatermark.awaited`).
+MAX_AWAITED = 1000
+MAX_LATE = 100
 
 
 class CommitWatermark:
@@ -83,6 +87,17 @@ class CommitWatermark:
         if self._missing:
             return next(iter(self._missing)) - 1
         return self.high
+
+    def awaited(self) -> list[int]:
+        """Ids below :attr:`high` a reader of the database should look for again.
+
+        The ones still awaited (up to :data:`MAX_AWAITED`), then the latest given up on
+        (up to :data:`MAX_LATE`): a transaction that commits after the grace period is
+        still delivered live when it is among those.
+        """
+        self._expire()
+        late = itertools.islice(reversed(self._abandoned), MAX_LATE)
+        return [*itertools.islice(self._missing, MAX_AWAITED), *late]
 
     @property
     def missing(self) -> int:

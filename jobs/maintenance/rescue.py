@@ -146,6 +146,8 @@ async def rescue_stalled_jobs(
 ) -> RescueReport:
     """Rescue every stalled job in batches, then prune dead workers; safe to run concurrently."""
     report = RescueReport()
+    if not await maintenance_store.rescue_needed(conn, stalled_after=policy.stalled_after):
+        return report  # the common case: one read, no transaction
     try:
         while await _rescue_batch(conn, app, policy, report) == policy.batch_size:
             pass

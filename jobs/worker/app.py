@@ -55,7 +55,7 @@ def build_app(
     def configure(resolved: Settings) -> None:
         configure_worker(app, resolved)
         recycler.configure(resolved)
-        job_manager.worker_name = resolved.worker_name
+        job_manager.configure(resolved)
 
     def pool_factory(**procrastinate_kwargs: Any) -> Pool:
         resolved = settings if settings is not None else load_settings()

@@ -1,19 +1,20 @@
-"""Worker middleware: time limits, and each attempt's outcome (result or error) stored.
+"""Worker middleware: time limits, and each attempt's outcome (result or error) reported.
 
 Both wrap every job on the worker's event loop (sync and async tasks alike),
 so plain ``procrastinate --app=jobs.app worker`` processes apply them with no
 extra code: ``jobs.app`` installs them through ``worker_defaults``, recording
 outermost so it sees the time-limit errors.
-The outcome is written before procrastinate marks the job finished, in one
-statement; a crash between the two leaves a job that the stalled-job rescue
-runs again (at-least-once), never a finished job without its result.
+The outcome is handed to the worker's job manager (:mod:`jobs.worker.job_manager`),
+which writes it together with procrastinate's status change, in one statement
+shared with other jobs' completions: a crash before it is written leaves a job
+that the stalled-job rescue runs again (at-least-once), never a finished job
+without its result.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime
-import functools
 import logging
 import traceback
 import weakref
@@ -25,13 +26,13 @@ from procrastinate.job_context import JobContext
 from procrastinate.middleware import AsyncCallNext
 from procrastinate.worker import Worker
 
-from db import job_store
 from jobs.errors import UnknownTask, type_name
 from jobs.settings import Settings
-from jobs.tasks.context import CLOCK_KEY, LOOP_KEY, SETTINGS_KEY, job_pool
+from jobs.tasks.context import CLOCK_KEY, LOOP_KEY, SETTINGS_KEY
 from jobs.tasks.registry import TaskRegistry
 from jobs.tasks.time_limits import TimeLimits
 from jobs.worker.clock import JobClock
+from jobs.worker.job_manager import AttemptReport, job_manager_of
 from jobs.worker.outcome_size import OutcomeLimits
 from jobs.worker.threads import AbandonedThreads
 
@@ -39,36 +40,34 @@ logger = logging.getLogger(__name__)
 
 
 async def record_outcome(call_next: AsyncCallNext, context: JobContext, worker: Worker) -> Any:
-    """Run the job, then store its result or error as one attempt."""
+    """Run the job, then report its result or error; the job manager stores the attempt."""
     context.additional_context[LOOP_KEY] = asyncio.get_running_loop()
-    job = context.job
-    assert job.id is not None
-    base = functools.partial(
-        job_store.AttemptOutcome,
-        job_id=job.id,
-        attempt=job.attempts + 1,
-        worker_id=worker.worker_id,
-        started_at=datetime.datetime.fromtimestamp(context.start_timestamp, datetime.UTC),
-    )
+    job_id = context.job.id
+    assert job_id is not None
+    manager = job_manager_of(worker)
+    started_at = datetime.datetime.fromtimestamp(context.start_timestamp, datetime.UTC)
     limits = outcome_limits(context)
     try:
         result = await call_next()
-        limits.check_result(result)  # an oversized result fails the attempt (outcome_size.py)
+        # an oversized result, or one Postgres refuses (NaN), fails its own attempt, never
+        # the batch of completions it would be written with (outcome_size.py)
+        limits.check_result(result)
     except BaseException as error:
         aborted = isinstance(error, procrastinate_exceptions.JobAborted | asyncio.CancelledError)
-        outcome = base(
-            outcome="aborted" if aborted else "failed",
-            error_type=type_name(type(error)),
-            error_message=limits.cut_message(str(error) or ("aborted" if aborted else "")),
-            error_traceback=limits.cut_traceback("".join(traceback.format_exception(error))),
+        manager.report_attempt(
+            job_id,
+            AttemptReport(
+                started_at=started_at,
+                outcome="aborted" if aborted else "failed",
+                error_type=type_name(type(error)),
+                error_message=limits.cut_message(str(error) or ("aborted" if aborted else "")),
+                error_traceback=limits.cut_traceback("".join(traceback.format_exception(error))),
+            ),
         )
-        # Shielded: an aborted job's task is being cancelled, the record must still land.
-        try:
-            await asyncio.shield(_save(context, outcome))
-        except Exception:
-            logger.exception("could not record the failure of job %s", job.id)
         raise
-    await asyncio.shield(_save(context, base(outcome="succeeded", result=result)))
+    manager.report_attempt(
+        job_id, AttemptReport(started_at=started_at, outcome="succeeded", result=result)
+    )
     return result
 
 
@@ -83,16 +82,11 @@ def outcome_limits(context: JobContext) -> OutcomeLimits:
     )
 
 
-async def _save(context: JobContext, outcome: job_store.AttemptOutcome) -> None:
-    async with job_pool(context).connection() as conn:
-        await job_store.attempt_record(conn, outcome)
-
-
 class EnforceTimeLimits:
     """Worker middleware: run each attempt under its :class:`~jobs.tasks.time_limits.JobClock`.
 
-    At the start of an attempt it reads the job's own limits (one primary-key
-    lookup) over its task's defaults and starts the clock; a cancellation
+    At the start of an attempt it takes the job's own limits (claimed with the
+    job by the job manager) over its task's defaults and starts the clock; a cancellation
     caused by the hard limit leaves as ``TimeLimitExceeded`` (``failed``, so the
     retry policy decides), not as an abort. When a sync task's thread had to be
     abandoned, it counts the worker's abandoned threads still running and stops
@@ -109,12 +103,11 @@ class EnforceTimeLimits:
     async def __call__(self, call_next: AsyncCallNext, context: JobContext, worker: Worker) -> Any:
         job_id = context.job.id
         assert job_id is not None
+        time_limit, soft_time_limit = job_manager_of(worker).time_limits(job_id)
         try:
             spec = self._tasks.get(context.job.task_name)
         except UnknownTask:  # procrastinate's builtin tasks: no pgjobs limits
             return await call_next()
-        async with job_pool(context).connection() as conn:
-            time_limit, soft_time_limit = await job_store.job_time_limits_get(conn, job_id)
         limits: TimeLimits = spec.time_limits.override(time_limit, soft_time_limit)
         task = asyncio.current_task()
         assert task is not None

@@ -33,10 +33,14 @@ class OutcomeLimits:
         return cls(settings.max_result_bytes, settings.max_error_bytes)
 
     def check_result(self, result: Any) -> None:
-        """Raise :class:`ResultTooLarge` when ``result`` (JSON-ready) is over the limit."""
+        """Raise :class:`ResultTooLarge` when ``result`` (JSON-ready) is over the limit, and
+        ValueError when Postgres would refuse it (NaN, infinity): the attempt fails, not the
+        batch of completions it would be written with (jobs/worker/completer.py)."""
         if result is None:
             return
-        size = len(json.dumps(result, separators=(",", ":"), ensure_ascii=False).encode())
+        size = len(
+            json.dumps(result, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        )
         if size > self.max_result_bytes:
             raise ResultTooLarge(size, self.max_result_bytes)
 

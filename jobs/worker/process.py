@@ -40,11 +40,19 @@ class PgjobsApp(procrastinate.App):
         self.pgjobs_tasks = tasks
 
     def _worker(self, **kwargs: Any) -> Worker:
-        return PgjobsWorker(app=self, **{**self.worker_defaults, **kwargs})
+        worker = PgjobsWorker(app=self, **{**self.worker_defaults, **kwargs})
+        if isinstance(self.job_manager, JobManager):
+            self.job_manager.attach(worker)  # its free slots size the job manager's claims
+        return worker
 
 
 class PgjobsWorker(Worker):
     app: PgjobsApp
+
+    def free_slots(self) -> int:
+        """Slots free for jobs: the permit procrastinate's loop takes before each fetch_job
+        call, plus those still free (procrastinate keeps them in an asyncio.Semaphore)."""
+        return 1 + max(0, self._job_semaphore._value)
 
     @property
     def settings(self) -> Settings:

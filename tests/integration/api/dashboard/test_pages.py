@@ -225,3 +225,77 @@ async def test_tasks_page_shows_where_tasks_run_and_a_rolling_deploy(
     assert "2 live" in row
     demo = page[page.index('data-task="llm.generate"') :]
     assert "model" in demo[: demo.index("</tr>")]
+
+
+BACKLOG = """
+SET session_replication_role = replica;  -- bulk test data: no per-row triggers or NOTIFY
+INSERT INTO procrastinate_jobs (queue_name, task_name, args, priority, status)
+SELECT (ARRAY['llm', 'video', 'tools', 'agents'])[1 + n % 4], 'tools.run', '{}', n % 3,
+       (CASE WHEN n % 100 = 0 THEN 'succeeded' ELSE 'todo' END)::procrastinate_job_status
+  FROM generate_series(1, 1000000) n;
+INSERT INTO pgjobs_jobs (job_id) SELECT id FROM procrastinate_jobs;
+SET session_replication_role = DEFAULT;
+ANALYZE procrastinate_jobs, pgjobs_jobs;
+"""
+
+
+def _buffers(plan: dict[str, Any]) -> int:
+    """Shared buffers a plan touched, including what functions it called ran."""
+    return int(plan.get("Shared Hit Blocks", 0)) + int(plan.get("Shared Read Blocks", 0))
+
+
+async def test_the_worker_engine_claims_and_completes_from_a_million_job_backlog_by_index(
+    conn: Conn,
+) -> None:
+    """The claim is a plpgsql function: EXPLAIN shows only a function scan, so the test
+    runs it (EXPLAIN ANALYZE, BUFFERS counts what its statements read) and bounds the
+    pages touched. A sequential scan of the backlog reads thousands."""
+    await conn.execute(BACKLOG)
+    worker = await (await conn.execute("SELECT procrastinate_register_worker_v1()")).fetchone()
+    assert worker is not None
+    # a first call plans the function's statements (catalog reads); the plan is then kept
+    await conn.execute(query("job_claim"), {"queues": None, "worker_id": worker[0], "max_jobs": 1})
+    cursor = await conn.execute("SELECT pg_relation_size('procrastinate_jobs') / 8192")
+    pages = await cursor.fetchone()
+    assert pages is not None
+    # A scan of the backlog reads every page of the table (10,000+); by index, claiming or
+    # completing a job reads a few dozen pages (B-tree descents, event and attempt rows).
+    per_job = 100
+    assert pages[0] > 100 * per_job
+    for queues in (None, ["tools"]):
+        cursor = await conn.execute(
+            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query("job_claim"),
+            {"queues": queues, "worker_id": worker[0], "max_jobs": 10},
+        )
+        row = await cursor.fetchone()
+        assert row is not None
+        plan = (row[0] if isinstance(row[0], list) else json.loads(row[0]))[0]["Plan"]
+        assert plan["Actual Rows"] == 10, queues
+        assert _buffers(plan) < 10 * per_job, (queues, _buffers(plan))
+    # completing them: primary-key lookups
+    cursor = await conn.execute(
+        "SELECT id FROM procrastinate_jobs WHERE status = 'doing' AND worker_id = %s", [worker[0]]
+    )
+    outcomes = [
+        {"job_id": job_id, "attempt": 1, "status": "succeeded", "outcome": "succeeded"}
+        for (job_id,) in await cursor.fetchall()
+    ]
+    assert len(outcomes) == 21  # the first claim (1) and the two measured (10 each)
+    await conn.execute(query("job_complete"), {"worker_id": worker[0], "outcomes": "[]"})  # plans
+    cursor = await conn.execute(
+        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query("job_complete"),
+        {"worker_id": worker[0], "outcomes": json.dumps(outcomes)},
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    plan = (row[0] if isinstance(row[0], list) else json.loads(row[0]))[0]["Plan"]
+    assert plan["Actual Rows"] == 21
+    assert _buffers(plan) < 21 * per_job, _buffers(plan)
+    # the rescue's check, every 10 s on a healthy system, reads no backlog either
+    cursor = await conn.execute(
+        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + query("rescue_needed"), {"stalled_after": 30}
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    plan = (row[0] if isinstance(row[0], list) else json.loads(row[0]))[0]["Plan"]
+    assert _buffers(plan) < per_job, _buffers(plan)

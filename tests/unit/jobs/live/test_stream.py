@@ -5,6 +5,7 @@ import datetime
 import pytest
 
 from api.sse import encode
+from db.observability_store import JobEventRow
 from jobs.live.event import EventFilter, LiveEvent
 from jobs.live.stream import Cursor, InvalidEventCursor, StreamItem
 
@@ -33,18 +34,14 @@ def test_filters_match_job_queue_and_task() -> None:
     assert not EventFilter(task="tools.run").matches(event)
 
 
-def test_notification_payload_becomes_an_event_with_its_status() -> None:
-    event = LiveEvent.from_notification(
-        '{"id": 5, "job_id": 2, "type": "deferred_for_retry",'
-        ' "at": "2024-05-01T10:00:00.5+00:00", "queue": "tools", "task": "tools.run"}'
-    )
+def test_a_database_row_becomes_an_event_with_its_status() -> None:
+    at = datetime.datetime(2024, 5, 1, 10, 0, 0, 500000, tzinfo=datetime.UTC)
+    event = LiveEvent.from_row(
+        JobEventRow(id=5, job_id=2, type="deferred_for_retry", at=at, queue="tools",
+                    task="tools.run")
+    )  # fmt: skip
     assert event == LiveEvent(
-        job_id=2,
-        type="deferred_for_retry",
-        id=5,
-        at=datetime.datetime(2024, 5, 1, 10, 0, 0, 500000, tzinfo=datetime.UTC),
-        queue="tools",
-        task="tools.run",
+        job_id=2, type="deferred_for_retry", id=5, at=at, queue="tools", task="tools.run"
     )
     assert event.status == "todo"
 

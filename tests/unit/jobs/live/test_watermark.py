@@ -56,3 +56,15 @@ def test_a_very_wide_gap_is_a_hole_at_once() -> None:
     assert watermark.observe(5) is True  # late arrival from inside the range
     assert watermark.observe(5) is False
     assert watermark.observe(6) is True
+
+
+def test_a_reader_looks_again_for_awaited_ids_and_the_latest_given_up() -> None:
+    now = [0.0]
+    watermark = CommitWatermark(10, grace_seconds=5, clock=lambda: now[0])
+    watermark.observe(13)  # 11 and 12 awaited
+    assert watermark.awaited() == [11, 12]
+    now[0] = 6.0  # both given up on: still looked for, newest first
+    watermark.observe(15)  # 14 awaited
+    assert watermark.awaited() == [14, 12, 11]
+    assert watermark.observe(12)  # a late arrival is new
+    assert watermark.awaited() == [14, 11]
