@@ -41,7 +41,7 @@ from migrations import runner
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The last commit of main before the engine landed ("today's path").
-BASELINE_REF = "40668d7"
+BASELINE_REF = "411c5fe"
 EVENTS_TRIGGER = "pgjobs_notify_events_v2"
 
 

@@ -67,8 +67,8 @@ class Settings(BaseSettings):
     #: Seconds between a worker's heartbeats; at most half of worker_stalled_after_seconds.
     worker_heartbeat_seconds: float = Field(default=10.0, gt=0)
     #: Batched completion (docs/performance.md): a worker writes the outcomes of finished
-    #: jobs in one statement per flush, waiting at most this many seconds for up to
-    #: worker_flush_max_outcomes of them to gather (a flush in flight gathers the next one).
+    #: jobs in one statement per flush, up to worker_flush_max_outcomes, waiting at most this
+    #: many seconds for more to gather (what finishes during a flush goes into the next).
     worker_flush_interval_seconds: float = Field(default=0.002, ge=0, le=1)
     worker_flush_max_outcomes: int = Field(default=100, ge=1, le=10_000)
     #: On SIGTERM, seconds running jobs get to finish before they are aborted and requeued.

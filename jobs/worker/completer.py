@@ -8,9 +8,9 @@ completer and graphile-worker's batched completion do:
 
 * a flush starts as soon as an outcome waits and no flush is in flight, after
   waiting at most ``interval`` seconds for ``max_batch`` outcomes to gather
-  (``PGJOBS_WORKER_FLUSH_INTERVAL_SECONDS`` / ``PGJOBS_WORKER_FLUSH_MAX_OUTCOMES``);
-  outcomes arriving while a flush is in flight go into the next one, so a busy
-  worker batches by itself and an idle one adds no delay beyond ``interval``;
+  (``PGJOBS_WORKER_FLUSH_INTERVAL_SECONDS`` / ``PGJOBS_WORKER_FLUSH_MAX_OUTCOMES``); outcomes
+  arriving while a flush is in flight go into the next one, so a busy worker
+  batches by itself and an idle one adds no delay beyond ``interval``;
 * :meth:`Completer.complete` returns only once its outcome is committed: a job
   is never reported finished before its outcome is durable. A worker killed
   before a flush leaves those jobs ``doing``; the stalled-job rescue runs them
@@ -58,9 +58,9 @@ class Completer:
             self._flusher = asyncio.create_task(self._flush_all(), name="pgjobs completer")
         return await future
 
-    async def close(self) -> None:
-        """Wait for every buffered outcome to be written (the worker is stopping)."""
-        if self._flusher is not None:
+    async def written(self) -> None:
+        """Wait until every outcome buffered so far is written (or failed)."""
+        if self._flusher is not None and not self._flusher.done():
             await asyncio.wait([self._flusher])
 
     async def _flush_all(self) -> None:

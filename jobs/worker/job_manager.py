@@ -18,7 +18,8 @@ unchanged) and replaces the manager:
 * **batched completion**: the attempt's outcome, reported by the worker
   middleware (:func:`jobs.worker.middleware.record_outcome`), joins the status
   change and goes to the worker's :class:`~jobs.worker.completer.Completer`,
-  which writes many in one statement and returns once they are committed;
+  which writes many in one statement and returns once they are committed; a
+  worker claims only once what it finished is written;
 * **identity**: registering a worker also records which process it is
   (``pgjobs_workers``: name, host, pid), and each heartbeat carries the
   process' figures (jobs finished, resident memory, recycling state), so the
@@ -146,6 +147,11 @@ class JobManager(ProcrastinateJobManager):
             return claimed.popleft()
         if not self.claims.may_claim(worker_id):
             return None
+        completer = self._completers.get(worker_id)
+        if completer is not None:
+            # What this worker finished is written before it starts anything else: a job
+            # that enqueued a follow-up and ended is recorded before the follow-up starts here.
+            await completer.written()
         self.claims.claim_started(worker_id)
         jobs: list[Job] = []
         try:
@@ -259,7 +265,7 @@ class JobManager(ProcrastinateJobManager):
         """Write what is buffered, put back what was claimed and never started, unregister."""
         completer = self._completers.pop(worker_id, None)
         if completer is not None:
-            await completer.close()
+            await completer.written()
         unstarted = [job for job in self._claimed.pop(worker_id, ()) if job.id is not None]
         if unstarted:
             async with self._pool.connection() as conn:
